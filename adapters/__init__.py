@@ -1,0 +1,1 @@
+"""The gateway: events in, a durable journal, dispatch to PMS protocol adapters."""

@@ -1,0 +1,1 @@
+"""Mock PMS endpoints with a real folio ledger, a control API and fault knobs."""
