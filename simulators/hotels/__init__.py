@@ -1,0 +1,1 @@
+"""Hotel files for the simulator; demo.toml is the default."""
