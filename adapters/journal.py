@@ -1,0 +1,1255 @@
+"""The gateway's journal: events, the outbox of posting legs, the P# sequence and the wire log.
+
+One SQLite file in WAL mode (DESIGN section 5, issue 3 section 2). Everything that must survive a
+crash lives here: every accepted event (its canonical body, card data stripped), the legs a journey
+planned for it with their states, the FIAS ``P#`` sequence per property, every frame in and out,
+every leg transition with who made it, and the folio balances the PMS reported after a journey.
+
+Rules the journal enforces rather than trusts its callers with:
+
+- an event is stored with all its legs in one transaction, or not at all; a repeated ``event_id``
+  is a no-op when the canonical body is the same and a conflict when it differs;
+- leg states move only along DESIGN section 5 (:data:`TRANSITIONS`); anything else raises
+  :class:`IllegalTransition`;
+- a leg found in ``sent`` when the file is opened was caught in flight by a crash: it becomes
+  ``unknown`` ("in flight at restart") and goes to the exception queue; it is never re-sent on its
+  own;
+- a ``P#`` is committed before :meth:`Journal.next_posting_number` returns, so it is never reused;
+- card numbers never reach the disk: card-number fields are dropped from stored bodies and digit
+  runs that look like card numbers are masked in bodies and wire frames.
+
+Threading model and group commit: see :class:`Journal`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from adapters.domain import (
+    EXCEPTION_STATES,
+    PENDING_STATES,
+    Leg,
+    LegState,
+    PaymentEvent,
+    PlannedLeg,
+    leg_reference,
+)
+
+log = Logger(namespace="foliogate.journal")
+
+#: The FIAS ``P#`` field holds at most eight digits; the sequence wraps from here back to 1.
+MAX_POSTING_NUMBER = 99_999_999
+
+#: The reason a leg caught in ``sent`` by a crash is given when the journal is reopened.
+IN_FLIGHT_AT_RESTART = "in flight at restart"
+
+#: Actor name for transitions the gateway makes on its own (operators are named by themselves).
+GATEWAY_ACTOR = "gateway"
+
+# ---------------------------------------------------------------------------------------------
+# Schema: an ordered list of SQL scripts. Script N (1-based) takes the file from version N-1 to
+# version N, in one transaction. Never edit a script that has shipped; append a new one.
+# ---------------------------------------------------------------------------------------------
+
+_STATES_SQL = ", ".join(f"'{s.value}'" for s in LegState)
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: events, the outbox of legs, the P# sequence, the wire log.
+    f"""
+    CREATE TABLE events (
+        event_id     TEXT PRIMARY KEY,
+        arrival      INTEGER NOT NULL UNIQUE,
+        property     TEXT NOT NULL,
+        type         TEXT NOT NULL,
+        source       TEXT,
+        occurred_at  TEXT,
+        body         BLOB NOT NULL,
+        received_at  TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        outcome      TEXT
+    );
+    CREATE TABLE legs (
+        leg_id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id            TEXT NOT NULL REFERENCES events (event_id),
+        leg_index           INTEGER NOT NULL,
+        arrival             INTEGER NOT NULL,
+        property            TEXT NOT NULL,
+        confirmation_number TEXT NOT NULL,
+        transaction_code    TEXT,
+        payment_type        TEXT,
+        amount              INTEGER NOT NULL,
+        currency            TEXT NOT NULL,
+        description         TEXT NOT NULL DEFAULT '',
+        needs_in_house      INTEGER NOT NULL,
+        state               TEXT NOT NULL CHECK (state IN ({_STATES_SQL})),
+        reference           TEXT NOT NULL UNIQUE,
+        attempts            INTEGER NOT NULL DEFAULT 0,
+        reason              TEXT,
+        answer_status       TEXT,
+        posting_number      INTEGER,
+        not_before          TEXT,
+        created_at          TEXT NOT NULL,
+        updated_at          TEXT NOT NULL,
+        UNIQUE (event_id, leg_index)
+    );
+    CREATE INDEX legs_by_state ON legs (state, arrival);
+    CREATE INDEX legs_by_property_state ON legs (property, state, arrival);
+    CREATE TABLE posting_numbers (
+        property TEXT PRIMARY KEY,
+        last     INTEGER NOT NULL
+    );
+    CREATE TABLE wire_log (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        time      TEXT NOT NULL,
+        property  TEXT,
+        leg_id    INTEGER,
+        direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+        protocol  TEXT NOT NULL,
+        raw       BLOB NOT NULL
+    );
+    CREATE INDEX wire_log_by_leg ON wire_log (leg_id, id);
+    """,
+    # 2: every leg transition and operator action (who, what, when, note); reported balances.
+    """
+    CREATE TABLE history (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        time       TEXT NOT NULL,
+        event_id   TEXT NOT NULL,
+        leg_id     INTEGER,
+        from_state TEXT,
+        to_state   TEXT,
+        actor      TEXT NOT NULL,
+        action     TEXT NOT NULL,
+        note       TEXT
+    );
+    CREATE INDEX history_by_leg ON history (leg_id, id);
+    CREATE INDEX history_by_event ON history (event_id, id);
+    CREATE TABLE balances (
+        id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id            TEXT NOT NULL REFERENCES events (event_id),
+        leg_id              INTEGER,
+        property            TEXT NOT NULL,
+        confirmation_number TEXT,
+        balance             INTEGER NOT NULL,
+        currency            TEXT NOT NULL,
+        recorded_at         TEXT NOT NULL
+    );
+    CREATE INDEX balances_by_event ON balances (event_id, id);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+#: DESIGN section 5, as data: the states a leg may move to from each state.
+TRANSITIONS: dict[LegState, frozenset[LegState]] = {
+    # A terminal answer can come before the posting itself (inquiry finds no such guest,
+    # mapping error) or when a waiting deposit expires.
+    LegState.PLANNED: frozenset({LegState.WAITING, LegState.SENT, LegState.REJECTED}),
+    LegState.WAITING: frozenset({LegState.WAITING, LegState.SENT, LegState.REJECTED}),
+    # sent -> waiting only on an answer that proves nothing posted (FIAS RY, night audit).
+    LegState.SENT: frozenset(
+        {LegState.POSTED, LegState.REJECTED, LegState.UNKNOWN, LegState.WAITING}
+    ),
+    LegState.REJECTED: frozenset({LegState.PLANNED, LegState.RESOLVED}),
+    LegState.UNKNOWN: frozenset({LegState.PLANNED, LegState.RESOLVED}),
+    LegState.POSTED: frozenset(),
+    LegState.RESOLVED: frozenset(),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Records and errors
+# ---------------------------------------------------------------------------------------------
+
+
+class JournalError(Exception):
+    """The journal file cannot be used (newer schema, failed migration, closed)."""
+
+
+class IllegalTransition(JournalError):
+    """A leg was asked to move along an edge DESIGN section 5 does not have."""
+
+    def __init__(self, leg_id: int, current: LegState, wanted: LegState) -> None:
+        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[current])) or "nothing"
+        super().__init__(
+            f"leg {leg_id} is {current.value}; it cannot become {wanted.value} "
+            f"(from {current.value} it may become: {allowed})"
+        )
+        self.leg_id = leg_id
+        self.current = current
+        self.wanted = wanted
+
+
+class UnknownLeg(JournalError, LookupError):
+    """No leg with that id."""
+
+
+class UnknownEvent(JournalError, LookupError):
+    """No event with that id."""
+
+
+class IngestStatus(StrEnum):
+    ACCEPTED = "accepted"  # new event, committed with its legs
+    DUPLICATE = "duplicate"  # same event_id, same canonical body: a no-op
+    CONFLICT = "conflict"  # same event_id, different body: rejected, nothing stored
+
+
+class EventStatus(StrEnum):
+    """What the journey made of an event when it was recorded."""
+
+    ACCEPTED = "accepted"  # legs planned (possibly none)
+    NO_POST = "no-post"  # recorded and answered, never posted (pending, failed...)
+    EXCEPTION = "exception"  # the journey could not plan it: an operator must act
+    RESOLVED = "resolved"  # an event-level exception closed by an operator
+
+
+@dataclass(frozen=True)
+class Balance:
+    """A folio balance the PMS reported after a journey (FIAS ``BA``), minor units."""
+
+    event_id: str
+    leg_id: int | None
+    property: str
+    confirmation_number: str | None
+    balance: int
+    currency: str
+    recorded_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Action:
+    """One line of a leg's (or an event's) history: a transition or an operator action."""
+
+    time: dt.datetime
+    event_id: str
+    leg_id: int | None
+    from_state: str | None
+    to_state: str | None
+    actor: str
+    action: str
+    note: str | None
+
+
+@dataclass(frozen=True)
+class WireRecord:
+    id: int
+    time: dt.datetime
+    property: str | None
+    leg_id: int | None
+    direction: str  # "in" | "out"
+    protocol: str
+    raw: bytes  # masked
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """A journaled event with its legs and reported balances."""
+
+    event_id: str
+    property: str
+    type: str
+    source: str | None
+    status: EventStatus
+    outcome: str | None
+    occurred_at: str | None
+    received_at: dt.datetime
+    body: bytes  # canonical JSON, card data stripped
+    legs: tuple[Leg, ...] = ()
+    balances: tuple[Balance, ...] = ()
+
+    def body_json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    status: IngestStatus
+    event_id: str
+    event_status: EventStatus | None = None  # None for a conflict
+    outcome: str | None = None
+    legs: tuple[Leg, ...] = ()
+
+
+@dataclass
+class _Submission:
+    event: PaymentEvent
+    body: bytes
+    plan: Any
+    source: str | None
+    deferred: Deferred[IngestResult] = field(default_factory=Deferred)
+
+
+# ---------------------------------------------------------------------------------------------
+# Card data defence
+# ---------------------------------------------------------------------------------------------
+
+_WIRE_DIGIT_RUN = re.compile(rb"[0-9]{13,}")
+# A card number as people write it: 13 to 19 digits, optionally grouped by spaces or dashes.
+_TEXT_PAN = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+# Field names that carry a full card number or sensitive authentication data (normalized:
+# lower case, no separators). ``number`` alone counts only inside a card object.
+_CARD_FIELDS = frozenset(
+    {
+        "cardnumber",
+        "cardno",
+        "cardnum",
+        "pan",
+        "primaryaccountnumber",
+        "cvv",
+        "cvv2",
+        "cvc",
+        "cvc2",
+        "securitycode",
+        "track",
+        "track1",
+        "track2",
+        "trackdata",
+    }
+)
+
+
+def mask_wire(raw: bytes) -> bytes:
+    """Mask every run of 13 or more digits but its last four (a card number, or could be).
+
+    >>> mask_wire(b"PR|TA5000|CN4111111111111111|")
+    b'PR|TA5000|CN************1111|'
+    """
+    return _WIRE_DIGIT_RUN.sub(lambda m: b"*" * (len(m.group()) - 4) + m.group()[-4:], raw)
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _mask_text(text: str) -> str:
+    def mask(m: re.Match[str]) -> str:
+        digits = re.sub(r"[ -]", "", m.group())
+        if not _luhn_ok(digits):
+            return m.group()  # an order number or the like, not a card
+        return "*" * (len(digits) - 4) + digits[-4:]
+
+    return _TEXT_PAN.sub(mask, text)
+
+
+def _strip_card_data(value: Any, in_card: bool = False) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            norm = re.sub(r"[^a-z0-9]", "", str(key).lower())
+            if norm in _CARD_FIELDS or (in_card and norm == "number"):
+                continue
+            if norm in ("cardlast4", "last4") and isinstance(item, str):
+                item = item[-4:]
+            out[key] = _strip_card_data(item, in_card=in_card or "card" in norm)
+        return out
+    if isinstance(value, list):
+        return [_strip_card_data(item, in_card) for item in value]
+    if isinstance(value, str):
+        return _mask_text(value)
+    return value
+
+
+def strip_card_data(body: bytes) -> bytes:
+    """The body as stored: card-number fields dropped, card-like digit runs masked.
+
+    ``adapters.events`` already rejects events carrying card numbers; this is the second line
+    of defence. A body that needs no change is returned byte for byte (so the canonical form
+    chosen by ``adapters.events`` is kept); a changed one is re-serialized canonically.
+
+    >>> strip_card_data(b'{"payment":{"card_number":"4242424242424242","card_last4":"4242"}}')
+    b'{"payment":{"card_last4":"4242"}}'
+    """
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return mask_wire(body)
+    clean = _strip_card_data(obj)
+    if clean == obj:
+        return body
+    return json.dumps(clean, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# ---------------------------------------------------------------------------------------------
+# Time
+# ---------------------------------------------------------------------------------------------
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _ts(value: dt.datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("journal times must be timezone-aware")
+    return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _parse_ts(value: str | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromisoformat(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Plans: what adapters.journeys hands over
+# ---------------------------------------------------------------------------------------------
+
+
+def _plan_parts(plan: Any) -> tuple[tuple[PlannedLeg, ...], str | None, str | None]:
+    """(legs, exception reason, no-post reason) of a journey plan.
+
+    Accepts a plain sequence of :class:`PlannedLeg` or a ``JourneyPlan``-like object with
+    ``legs`` and an optional ``exception`` / ``no_post`` reason (or ``kind`` + ``reason``).
+    """
+    if plan is None:
+        return (), None, None
+    if isinstance(plan, Sequence):
+        return tuple(plan), None, None
+    legs = tuple(getattr(plan, "legs", ()) or ())
+    exception = getattr(plan, "exception", None) or getattr(plan, "exception_reason", None)
+    no_post = getattr(plan, "no_post", None) or getattr(plan, "no_post_reason", None)
+    kind = str(getattr(plan, "kind", "") or getattr(plan, "outcome", "") or "")
+    reason = getattr(plan, "reason", None)
+    if reason is not None and not (exception or no_post):
+        if "exception" in kind:
+            exception = reason
+        elif "no" in kind and "post" in kind:
+            no_post = reason
+    if exception is not None and not isinstance(exception, str):
+        exception = str(exception)
+    if no_post is not None and not isinstance(no_post, str):
+        no_post = str(no_post)
+    return legs, exception, no_post
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema management
+# ---------------------------------------------------------------------------------------------
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if not exists:
+        return 0
+    row = conn.execute("SELECT version FROM schema_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Apply the migrations the file lacks, each in its own transaction; return the version.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``). A file newer than this
+    code is refused rather than guessed at.
+    """
+    current = schema_version(conn)
+    if current > SCHEMA_VERSION:
+        raise JournalError(
+            f"journal schema version {current} is newer than this foliogate "
+            f"understands ({SCHEMA_VERSION}); upgrade foliogate"
+        )
+    for version in range(current + 1, target + 1):
+        script = MIGRATIONS[version - 1]
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise JournalError(f"journal migration to version {version} failed: {exc}") from exc
+        log.info("journal migrated to schema version {version}", version=version)
+    return schema_version(conn)
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would COMMIT our transaction first; split instead (no ';' in our SQL
+    # other than statement ends).
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+# ---------------------------------------------------------------------------------------------
+# The journal
+# ---------------------------------------------------------------------------------------------
+
+_LEG_COLUMNS = (
+    "leg_id, event_id, leg_index, property, confirmation_number, transaction_code, "
+    "payment_type, amount, currency, description, needs_in_house, state, reference, attempts, "
+    "reason, answer_status, posting_number, not_before, created_at, updated_at"
+)
+
+
+class Journal:
+    """The durable journal of one gateway (one SQLite file).
+
+    ``Journal(path, reactor=..., now=...)`` opens (creating and migrating) the file. With
+    ``recover=True`` (the running gateway) legs left in ``sent`` become ``unknown``; tools that
+    open the file beside a running gateway (``foliogate exceptions``) pass ``recover=False``.
+
+    **Threading and group commit.** The journal lives in the reactor thread and owns one
+    connection. Synchronous calls (``mark_*``, ``next_posting_number``, ``retry``...) each
+    commit their own transaction before returning, because the dispatcher must know a state or
+    a ``P#`` is on disk before it writes to the wire. Ingest is asynchronous:
+    :meth:`submit_event` queues the event and schedules ``reactor.callLater(0, flush)``; every
+    submission that arrives before that call runs (all requests the reactor read in the same
+    turn) is written in ONE transaction, and their Deferreds fire only after its COMMIT. The
+    commit is one fsync (``synchronous=FULL``) shared by the whole batch.
+
+    Why the reactor thread and not a writer thread: the synchronous calls above need answers
+    inline, so a writer thread would either serialize them through itself (a thread hop per
+    dispatcher step) or need a second connection contending for SQLite's single write lock;
+    one connection in one thread needs no locks, keeps the order of writes the order of calls,
+    and is deterministic under ``twisted.internet.task.Clock`` in tests. The price is that the
+    reactor waits for each fsync (about a millisecond on SSD); batching keeps that to one per
+    reactor turn for ingest.
+
+    Wire-log rows (:meth:`log_wire`) also wait for the next commit: the next synchronous call
+    or the scheduled flush writes them in the same transaction, so logging a frame costs no
+    fsync of its own. At most the frames of the current reactor turn can be lost in a crash.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        reactor: Any = None,
+        now: Callable[[], dt.datetime] = _utc_now,
+        recover: bool = True,
+        busy_timeout_ms: int = 5000,
+    ) -> None:
+        self.path = str(path)
+        self._reactor = reactor
+        self._now = now
+        self._conn: sqlite3.Connection | None = sqlite3.connect(self.path, isolation_level=None)
+        conn = self._conn
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise JournalError(f"cannot put {self.path} in WAL mode (got {mode})")
+        # Every commit may acknowledge something (a 202, a P#, a leg marked sent before the
+        # frame goes out): all of them wait for the disk.
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrate(conn)
+        self._pending: list[_Submission] = []
+        self._wire_pending: list[tuple[str, str | None, int | None, str, str, bytes]] = []
+        self._flush_call: Any = None
+        #: Leg ids turned from ``sent`` to ``unknown`` when this journal was opened.
+        self.recovered: tuple[int, ...] = self._recover_in_flight() if recover else ()
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise JournalError("the journal is closed")
+        return self._conn
+
+    def _begin(self) -> sqlite3.Connection:
+        conn = self._db
+        if conn.in_transaction:
+            raise JournalError("nested journal transaction")
+        conn.execute("BEGIN IMMEDIATE")
+        self._write_wire_rows(conn)
+        return conn
+
+    def _commit(self) -> None:
+        self._db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        conn = self._db
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+    def _run(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        conn = self._begin()
+        try:
+            result = work(conn)
+        except BaseException:
+            self._rollback()
+            raise
+        self._commit()
+        return result
+
+    def close(self) -> None:
+        """Write what is queued (firing its Deferreds), checkpoint and close the file."""
+        if self._conn is None:
+            return
+        if self._flush_call is not None and self._flush_call.active():
+            self._flush_call.cancel()
+        self._flush_call = None
+        self.flush()
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            pass  # another process holds the file open; its last close checkpoints
+        self._conn.close()
+        self._conn = None
+
+    @property
+    def closed(self) -> bool:
+        return self._conn is None
+
+    def schema_version(self) -> int:
+        return schema_version(self._db)
+
+    def healthy(self) -> bool:
+        try:
+            self._db.execute("SELECT 1").fetchone()
+        except (sqlite3.Error, JournalError):
+            return False
+        return True
+
+    # -- crash recovery ------------------------------------------------------------------------
+
+    def _recover_in_flight(self) -> tuple[int, ...]:
+        def work(conn: sqlite3.Connection) -> tuple[int, ...]:
+            rows = conn.execute(
+                "SELECT leg_id, event_id FROM legs WHERE state = ? ORDER BY arrival",
+                (LegState.SENT.value,),
+            ).fetchall()
+            now = _ts(self._now())
+            for leg_id, event_id in rows:
+                conn.execute(
+                    "UPDATE legs SET state = ?, reason = ?, updated_at = ? WHERE leg_id = ?",
+                    (LegState.UNKNOWN.value, IN_FLIGHT_AT_RESTART, now, leg_id),
+                )
+                self._history(
+                    conn, now, event_id, leg_id, LegState.SENT, LegState.UNKNOWN,
+                    GATEWAY_ACTOR, "recover", IN_FLIGHT_AT_RESTART,
+                )  # fmt: skip
+            return tuple(r[0] for r in rows)
+
+        recovered: tuple[int, ...] = self._run(work)
+        if recovered:
+            log.warn(
+                "{count} leg(s) were in flight when the gateway stopped; now unknown, "
+                "in the exception queue: {legs}",
+                count=len(recovered),
+                legs=list(recovered),
+            )
+        return recovered
+
+    # -- ingest --------------------------------------------------------------------------------
+
+    def record_event(
+        self,
+        event: PaymentEvent,
+        body: bytes,
+        legs_or_plan: Any,
+        *,
+        source: str | None = None,
+    ) -> IngestResult:
+        """Store an event and its planned legs in one transaction (synchronously)."""
+        return self._run(lambda conn: self._record(conn, event, body, legs_or_plan, source))
+
+    def submit_event(
+        self,
+        event: PaymentEvent,
+        body: bytes,
+        legs_or_plan: Any,
+        *,
+        source: str | None = None,
+    ) -> Deferred[IngestResult]:
+        """Queue an event for the next group commit; the Deferred fires after COMMIT.
+
+        It fails with :class:`JournalError` (or the database error) if the event could not
+        be committed: the caller must then not acknowledge it.
+        """
+        submission = _Submission(event, body, legs_or_plan, source)
+        if self._conn is None:
+            submission.deferred.errback(JournalError("the journal is closed"))
+            return submission.deferred
+        self._pending.append(submission)
+        self._schedule_flush()
+        return submission.deferred
+
+    def log_wire(
+        self,
+        direction: str,
+        protocol: str,
+        raw: bytes,
+        *,
+        property: str | None = None,
+        leg_id: int | None = None,
+    ) -> None:
+        """Keep one frame in the wire log (written with the next commit, masked again)."""
+        if direction not in ("in", "out"):
+            raise ValueError(f"direction must be 'in' or 'out', not {direction!r}")
+        self._wire_pending.append(
+            (_ts(self._now()), property, leg_id, direction, protocol, mask_wire(bytes(raw)))
+        )
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._flush_call is not None:
+            return
+        reactor = self._reactor
+        if reactor is None:
+            from twisted.internet import reactor as global_reactor
+
+            reactor = self._reactor = global_reactor
+        self._flush_call = reactor.callLater(0, self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_call = None
+        if self._conn is not None:
+            self.flush()
+
+    def flush(self) -> int:
+        """Commit everything queued in ONE transaction, then fire the queued Deferreds.
+
+        Returns the number of events in the batch. Each submission runs in its own savepoint,
+        so one that fails (a bug, a bad plan) fails alone; if the COMMIT itself fails, every
+        submission of the batch fails and nothing is acknowledged.
+        """
+        batch, self._pending = self._pending, []
+        if not batch and not self._wire_pending:
+            return 0
+        outcomes: list[tuple[_Submission, IngestResult | BaseException]] = []
+        try:
+            conn = self._begin()
+            for sub in batch:
+                conn.execute("SAVEPOINT submission")
+                try:
+                    result = self._record(conn, sub.event, sub.body, sub.plan, sub.source)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO SAVEPOINT submission")
+                    conn.execute("RELEASE SAVEPOINT submission")
+                    outcomes.append((sub, exc))
+                else:
+                    conn.execute("RELEASE SAVEPOINT submission")
+                    outcomes.append((sub, result))
+            self._commit()
+        except Exception as exc:
+            self._rollback()
+            log.failure("journal group commit of {count} event(s) failed", count=len(batch))
+            for sub in batch:
+                sub.deferred.errback(JournalError(f"journal commit failed: {exc}"))
+            return 0
+        for sub, outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                sub.deferred.errback(outcome)
+            else:
+                sub.deferred.callback(outcome)
+        return len(batch)
+
+    def _write_wire_rows(self, conn: sqlite3.Connection) -> None:
+        if not self._wire_pending:
+            return
+        rows, self._wire_pending = self._wire_pending, []
+        conn.executemany(
+            "INSERT INTO wire_log (time, property, leg_id, direction, protocol, raw) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def _record(
+        self,
+        conn: sqlite3.Connection,
+        event: PaymentEvent,
+        body: bytes,
+        plan: Any,
+        source: str | None,
+    ) -> IngestResult:
+        stored_body = strip_card_data(bytes(body))
+        row = conn.execute(
+            "SELECT body, status, outcome FROM events WHERE event_id = ?", (event.event_id,)
+        ).fetchone()
+        if row is not None:
+            if bytes(row[0]) != stored_body:
+                return IngestResult(IngestStatus.CONFLICT, event.event_id)
+            return IngestResult(
+                IngestStatus.DUPLICATE,
+                event.event_id,
+                EventStatus(row[1]),
+                row[2],
+                tuple(self._legs_where(conn, "event_id = ?", (event.event_id,), "leg_index")),
+            )
+
+        planned, exception, no_post = _plan_parts(plan)
+        if exception is not None:
+            status, outcome = EventStatus.EXCEPTION, exception
+        elif no_post is not None:
+            status, outcome = EventStatus.NO_POST, no_post
+        else:
+            status, outcome = EventStatus.ACCEPTED, None
+        if planned and (event.booking is None or not event.booking.confirmation_number):
+            raise ValueError(f"event {event.event_id} has legs but no confirmation number")
+        indexes = [leg.leg_index for leg in planned]
+        if len(set(indexes)) != len(indexes):
+            raise ValueError(f"event {event.event_id}: leg indexes repeat: {indexes}")
+
+        now = _ts(self._now())
+        (arrival,) = conn.execute("SELECT COALESCE(MAX(arrival), 0) + 1 FROM events").fetchone()
+        conn.execute(
+            "INSERT INTO events (event_id, arrival, property, type, source, occurred_at, body,"
+            " received_at, status, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.event_id,
+                arrival,
+                event.property,
+                str(event.type),
+                source,
+                event.occurred_at.isoformat() if event.occurred_at else None,
+                stored_body,
+                now,
+                status.value,
+                outcome,
+            ),
+        )
+        self._history(conn, now, event.event_id, None, None, None, GATEWAY_ACTOR,
+                      f"event {status.value}", outcome)  # fmt: skip
+        (leg_arrival,) = conn.execute("SELECT COALESCE(MAX(arrival), 0) FROM legs").fetchone()
+        # A journey that could not plan but still names the amounts ("post by hand") leaves
+        # its legs in the exception queue with the reason, never on the way to the PMS.
+        state = LegState.REJECTED if exception is not None else LegState.PLANNED
+        for offset, leg in enumerate(planned, start=1):
+            assert event.booking is not None
+            cur = conn.execute(
+                "INSERT INTO legs (event_id, leg_index, arrival, property, confirmation_number,"
+                " transaction_code, payment_type, amount, currency, description,"
+                " needs_in_house, state, reference, reason, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event.event_id,
+                    leg.leg_index,
+                    leg_arrival + offset,
+                    event.property,
+                    event.booking.confirmation_number,
+                    leg.transaction_code,
+                    leg.payment_type,
+                    int(leg.amount),
+                    leg.currency,
+                    leg.description,
+                    1 if leg.needs_in_house else 0,
+                    state.value,
+                    leg_reference(event.event_id, leg.leg_index),
+                    exception,
+                    now,
+                    now,
+                ),
+            )
+            self._history(conn, now, event.event_id, cur.lastrowid, None, state,
+                          GATEWAY_ACTOR, "planned", exception)  # fmt: skip
+        legs = tuple(self._legs_where(conn, "event_id = ?", (event.event_id,), "leg_index"))
+        return IngestResult(IngestStatus.ACCEPTED, event.event_id, status, outcome, legs)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _row_to_leg(self, conn: sqlite3.Connection, row: sqlite3.Row | tuple[Any, ...]) -> Leg:
+        (leg_id, event_id, leg_index, prop, conf, code, ptype, amount, currency, description,
+         in_house, state, reference, attempts, reason, answer, pnum, not_before, created,
+         updated) = row  # fmt: skip
+        notes = tuple(
+            f"{t} {actor} {action}: {note}"
+            for t, actor, action, note in conn.execute(
+                "SELECT time, actor, action, note FROM history"
+                " WHERE leg_id = ? AND action IN ('retry', 'resolve') ORDER BY id",
+                (leg_id,),
+            )
+        )
+        return Leg(
+            leg_id=leg_id,
+            event_id=event_id,
+            leg_index=leg_index,
+            property=prop,
+            confirmation_number=conf,
+            plan=PlannedLeg(
+                leg_index=leg_index,
+                transaction_code=code,
+                payment_type=ptype,
+                amount=amount,
+                currency=currency,
+                description=description,
+                needs_in_house=bool(in_house),
+            ),
+            state=LegState(state),
+            reference=reference,
+            attempts=attempts,
+            reason=reason,
+            answer_status=answer,
+            posting_number=pnum,
+            created_at=_parse_ts(created),
+            updated_at=_parse_ts(updated),
+            not_before=_parse_ts(not_before),
+            notes=notes,
+        )
+
+    def _legs_where(
+        self,
+        conn: sqlite3.Connection,
+        where: str,
+        params: Sequence[Any],
+        order: str = "arrival",
+    ) -> list[Leg]:
+        rows = conn.execute(
+            f"SELECT {_LEG_COLUMNS} FROM legs WHERE {where} ORDER BY {order}",  # noqa: S608
+            tuple(params),
+        ).fetchall()
+        return [self._row_to_leg(conn, row) for row in rows]
+
+    def leg(self, leg_id: int) -> Leg:
+        """One leg; raises :class:`UnknownLeg`."""
+        legs = self._legs_where(self._db, "leg_id = ?", (int(leg_id),))
+        if not legs:
+            raise UnknownLeg(f"no leg {leg_id}")
+        return legs[0]
+
+    def legs(
+        self,
+        state: LegState | str | Iterable[LegState | str] | None = None,
+        property: str | None = None,
+    ) -> list[Leg]:
+        """Legs in arrival order, optionally only in some state(s) and of one property."""
+        clauses, params = ["1 = 1"], []
+        if state is not None:
+            states = [state] if isinstance(state, str) else list(state)
+            values = [LegState(s).value for s in states]
+            clauses.append(f"state IN ({', '.join('?' * len(values))})")
+            params.extend(values)
+        if property is not None:
+            clauses.append("property = ?")
+            params.append(property)
+        return self._legs_where(self._db, " AND ".join(clauses), params)
+
+    def pending_legs(self, property: str) -> list[Leg]:
+        """Legs the dispatcher may still send for ``property`` (planned, waiting), in arrival
+        order: a later leg of a reservation never overtakes an earlier one."""
+        return self.legs(state=PENDING_STATES, property=property)
+
+    def exceptions(self, property: str | None = None) -> list[Leg]:
+        """The exception queue: rejected and unknown legs, in arrival order."""
+        return self.legs(state=EXCEPTION_STATES, property=property)
+
+    def exception_events(self) -> list[EventRecord]:
+        """Events a journey could not plan and no operator has resolved yet."""
+        rows = self._db.execute(
+            "SELECT event_id FROM events WHERE status = ? ORDER BY arrival",
+            (EventStatus.EXCEPTION.value,),
+        ).fetchall()
+        return [self.event(r[0]) for r in rows]  # type: ignore[misc]
+
+    def event(self, event_id: str) -> EventRecord | None:
+        """An event with its legs (by leg index) and reported balances; None if unknown."""
+        conn = self._db
+        row = conn.execute(
+            "SELECT event_id, property, type, source, status, outcome, occurred_at,"
+            " received_at, body FROM events WHERE event_id = ?",
+            (event_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return EventRecord(
+            event_id=row[0],
+            property=row[1],
+            type=row[2],
+            source=row[3],
+            status=EventStatus(row[4]),
+            outcome=row[5],
+            occurred_at=row[6],
+            received_at=_parse_ts(row[7]),  # type: ignore[arg-type]
+            body=bytes(row[8]),
+            legs=tuple(self._legs_where(conn, "event_id = ?", (event_id,), "leg_index")),
+            balances=tuple(self.balances(event_id)),
+        )
+
+    def history(self, *, leg_id: int | None = None, event_id: str | None = None) -> list[Action]:
+        """Transitions and operator actions of a leg, or of an event and all its legs."""
+        if (leg_id is None) == (event_id is None):
+            raise ValueError("give exactly one of leg_id, event_id")
+        where, param = ("leg_id = ?", leg_id) if leg_id is not None else ("event_id = ?", event_id)
+        columns = "time, event_id, leg_id, from_state, to_state, actor, action, note"
+        sql = f"SELECT {columns} FROM history WHERE {where} ORDER BY id"  # noqa: S608
+        rows = self._db.execute(sql, (param,)).fetchall()
+        return [Action(_parse_ts(r[0]), *r[1:]) for r in rows]  # type: ignore[arg-type]
+
+    def wire_log(
+        self,
+        *,
+        leg_id: int | None = None,
+        property: str | None = None,
+        limit: int | None = None,
+    ) -> list[WireRecord]:
+        """Logged frames, oldest first (queued frames are committed first)."""
+        if self._wire_pending and not self._db.in_transaction:
+            self._run(lambda conn: None)
+        clauses, params = ["1 = 1"], []
+        if leg_id is not None:
+            clauses.append("leg_id = ?")
+            params.append(leg_id)
+        if property is not None:
+            clauses.append("property = ?")
+            params.append(property)
+        columns = "id, time, property, leg_id, direction, protocol, raw"
+        where = " AND ".join(clauses)
+        sql = f"SELECT {columns} FROM wire_log WHERE {where} ORDER BY id"  # noqa: S608
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [
+            WireRecord(r[0], _parse_ts(r[1]), r[2], r[3], r[4], r[5], bytes(r[6]))  # type: ignore[arg-type]
+            for r in self._db.execute(sql, tuple(params))
+        ]
+
+    def balances(self, event_id: str) -> list[Balance]:
+        rows = self._db.execute(
+            "SELECT event_id, leg_id, property, confirmation_number, balance, currency,"
+            " recorded_at FROM balances WHERE event_id = ? ORDER BY id",
+            (event_id,),
+        ).fetchall()
+        return [Balance(*r[:6], _parse_ts(r[6])) for r in rows]  # type: ignore[arg-type]
+
+    def counts(self) -> dict[str, int]:
+        """Number of legs per state (for health and reports)."""
+        return {
+            state: n
+            for state, n in self._db.execute("SELECT state, COUNT(*) FROM legs GROUP BY state")
+        }
+
+    # -- the P# sequence -----------------------------------------------------------------------
+
+    def next_posting_number(self, property: str) -> int:
+        """The next FIAS ``P#`` for ``property``, committed before it is returned.
+
+        Starts at 1, wraps from 99999999 back to 1, survives restarts; a number handed out is
+        never handed out again (until the sequence wraps), even if it was never sent.
+        """
+
+        def work(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT last FROM posting_numbers WHERE property = ?", (property,)
+            ).fetchone()
+            last = row[0] if row else 0
+            number = 1 if last >= MAX_POSTING_NUMBER else last + 1
+            conn.execute(
+                "INSERT INTO posting_numbers (property, last) VALUES (?, ?)"
+                " ON CONFLICT (property) DO UPDATE SET last = excluded.last",
+                (property, number),
+            )
+            return number
+
+        result: int = self._run(work)
+        return result
+
+    # -- leg transitions -----------------------------------------------------------------------
+
+    def _transition(
+        self,
+        leg_id: int,
+        to: LegState,
+        *,
+        actor: str = GATEWAY_ACTOR,
+        action: str,
+        note: str | None = None,
+        sets: dict[str, Any] | None = None,
+        increment_attempts: bool = False,
+    ) -> Leg:
+        def work(conn: sqlite3.Connection) -> Leg:
+            row = conn.execute(
+                "SELECT state, event_id FROM legs WHERE leg_id = ?", (int(leg_id),)
+            ).fetchone()
+            if row is None:
+                raise UnknownLeg(f"no leg {leg_id}")
+            current = LegState(row[0])
+            if to not in TRANSITIONS[current]:
+                raise IllegalTransition(int(leg_id), current, to)
+            now = _ts(self._now())
+            columns = {"state": to.value, "updated_at": now, **(sets or {})}
+            assignments = ", ".join(f"{name} = ?" for name in columns)
+            if increment_attempts:
+                assignments += ", attempts = attempts + 1"
+            conn.execute(
+                f"UPDATE legs SET {assignments} WHERE leg_id = ?",  # noqa: S608
+                (*columns.values(), int(leg_id)),
+            )
+            self._history(conn, now, row[1], int(leg_id), current, to, actor, action, note)
+            return self._legs_where(conn, "leg_id = ?", (int(leg_id),))[0]
+
+        leg: Leg = self._run(work)
+        return leg
+
+    @staticmethod
+    def _history(
+        conn: sqlite3.Connection,
+        time: str,
+        event_id: str,
+        leg_id: int | None,
+        from_state: LegState | None,
+        to_state: LegState | None,
+        actor: str,
+        action: str,
+        note: str | None,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO history (time, event_id, leg_id, from_state, to_state, actor, action,"
+            " note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                time,
+                event_id,
+                leg_id,
+                from_state.value if from_state else None,
+                to_state.value if to_state else None,
+                actor,
+                action,
+                note,
+            ),
+        )
+
+    def mark_waiting(self, leg_id: int, reason: str, not_before: dt.datetime | None = None) -> Leg:
+        """Hold a leg (guest not in house, night audit, link down, backoff until ``not_before``)."""
+        return self._transition(
+            leg_id,
+            LegState.WAITING,
+            action="wait",
+            note=reason,
+            sets={"reason": reason, "not_before": _ts(not_before) if not_before else None},
+        )
+
+    def mark_sent(self, leg_id: int, posting_number: int | None = None) -> Leg:
+        """The leg is about to go on the wire (call BEFORE writing the frame)."""
+        return self._transition(
+            leg_id,
+            LegState.SENT,
+            action="send",
+            note=None if posting_number is None else f"P# {posting_number}",
+            sets={
+                "posting_number": posting_number,
+                "reason": None,
+                "answer_status": None,
+                "not_before": None,
+            },
+            increment_attempts=True,
+        )
+
+    def mark_posted(
+        self, leg_id: int, answer_status: str | None = None, text: str | None = None
+    ) -> Leg:
+        """The PMS answered that the leg posted (FIAS ``ASOK``)."""
+        return self._transition(
+            leg_id,
+            LegState.POSTED,
+            action="posted",
+            note=text,
+            sets={"answer_status": answer_status, "reason": text},
+        )
+
+    def mark_rejected(self, leg_id: int, status: str | None, text: str) -> Leg:
+        """A terminal answer: the leg goes to the exception queue with the PMS's text."""
+        return self._transition(
+            leg_id,
+            LegState.REJECTED,
+            action="rejected",
+            note=text,
+            sets={"answer_status": status, "reason": text},
+        )
+
+    def mark_unknown(self, leg_id: int, reason: str) -> Leg:
+        """No answer in time: the outcome is unknown; never re-sent on its own."""
+        return self._transition(
+            leg_id, LegState.UNKNOWN, action="unknown", note=reason, sets={"reason": reason}
+        )
+
+    def retry(self, leg_id: int, operator: str, note: str) -> Leg:
+        """An operator sends an exception-queue leg again (rejected/unknown -> planned)."""
+        _check_operator(operator)
+        return self._transition(
+            leg_id,
+            LegState.PLANNED,
+            actor=operator,
+            action="retry",
+            note=note,
+            sets={"reason": None, "not_before": None},
+        )
+
+    def resolve(self, leg_id: int, operator: str, note: str) -> Leg:
+        """An operator closes an exception-queue leg with a note (rejected/unknown -> resolved)."""
+        _check_operator(operator)
+        if not note or not note.strip():
+            raise ValueError("resolving a leg needs a note saying what was done")
+        return self._transition(
+            leg_id, LegState.RESOLVED, actor=operator, action="resolve", note=note
+        )
+
+    def resolve_event(self, event_id: str, operator: str, note: str) -> EventRecord:
+        """An operator closes an event-level exception (a journey that planned no legs)."""
+        _check_operator(operator)
+        if not note or not note.strip():
+            raise ValueError("resolving an event needs a note saying what was done")
+
+        def work(conn: sqlite3.Connection) -> None:
+            row = conn.execute(
+                "SELECT status FROM events WHERE event_id = ?", (event_id,)
+            ).fetchone()
+            if row is None:
+                raise UnknownEvent(f"no event {event_id}")
+            if row[0] != EventStatus.EXCEPTION.value:
+                raise JournalError(f"event {event_id} is {row[0]}, not an exception")
+            conn.execute(
+                "UPDATE events SET status = ? WHERE event_id = ?",
+                (EventStatus.RESOLVED.value, event_id),
+            )
+            self._history(conn, _ts(self._now()), event_id, None, None, None, operator,
+                          "resolve", note)  # fmt: skip
+
+        self._run(work)
+        record = self.event(event_id)
+        assert record is not None
+        return record
+
+    # -- balances ------------------------------------------------------------------------------
+
+    def record_balance(
+        self,
+        event_id: str,
+        balance: int,
+        currency: str,
+        *,
+        leg_id: int | None = None,
+        confirmation_number: str | None = None,
+    ) -> Balance:
+        """Record the folio balance the PMS reported after a journey (minor units)."""
+        if isinstance(balance, bool) or not isinstance(balance, int):
+            raise TypeError("a balance is integer minor units")
+
+        def work(conn: sqlite3.Connection) -> Balance:
+            row = conn.execute(
+                "SELECT property FROM events WHERE event_id = ?", (event_id,)
+            ).fetchone()
+            if row is None:
+                raise UnknownEvent(f"no event {event_id}")
+            now = self._now()
+            conn.execute(
+                "INSERT INTO balances (event_id, leg_id, property, confirmation_number,"
+                " balance, currency, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (event_id, leg_id, row[0], confirmation_number, balance, currency, _ts(now)),
+            )
+            return Balance(event_id, leg_id, row[0], confirmation_number, balance, currency, now)
+
+        result: Balance = self._run(work)
+        return result
+
+
+def _check_operator(operator: str) -> None:
+    if not isinstance(operator, str) or not operator.strip():
+        raise ValueError("an operator action needs the operator's name")
