@@ -1,0 +1,768 @@
+"""The gateway's HTTP API: signed payment events in, journal state and the exception queue out.
+
+Endpoints (issue 3 sections 1 and 4); every ``/v1/`` request is signed, ``/healthz`` is open:
+
+``POST /v1/events``
+    202 ``{"event_id", "status": "accepted", "legs": [...]}`` only once the event and its legs
+    are committed to the journal; 200 for an exact repeat (``"status": "duplicate"``); 409 for
+    an ``event_id`` repeated with a different body; 400 ``{"errors": [{"path", "reason"}]}``
+    listing every problem; 413 over the size limit; 401 when authentication fails; 404 for a
+    property the configuration does not have; 415 for a body that is not JSON; 503 when the
+    journal could not commit (the caller retries; repeats are safe).
+``GET /v1/events/{event_id}``
+    The event (card data never stored), its legs with states and outcomes, balances.
+``GET /v1/legs?state=...&property=...``, ``GET /v1/legs/{id}``, ``GET /v1/exceptions``
+``POST /v1/legs/{id}/retry``, ``POST /v1/legs/{id}/resolve``, ``POST /v1/events/{id}/resolve``
+    Operator actions, body ``{"operator", "note"}``; journaled with who, what, when and the note.
+``GET /healthz``
+
+Authentication, as payment platforms sign their webhooks: header
+``Foliogate-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>...]`` where each ``v1`` is
+HMAC-SHA256 of ``f"{t}.".encode() + raw_body`` under the source's secret (several ``v1`` let a
+sender sign with an old and a new secret while rotating). ``Foliogate-Source: <name>`` names the
+source; it may be left out when only one source is configured. Signatures are compared in
+constant time and refused when ``t`` is more than 5 minutes away from the injected clock.
+
+Checks run in this order, so nothing about the configuration leaks to an unauthenticated
+caller: size (413, decided while the body arrives: never buffered beyond the limit), signature
+(401), content type (415), JSON and event validation (400), property (404), journal (202, 200,
+409).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+from urllib.parse import parse_qs, unquote
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web import server
+from twisted.web.resource import Resource
+
+from adapters.domain import Leg, LegState, PaymentEvent
+from adapters.journal import (
+    EventRecord,
+    IllegalTransition,
+    IngestResult,
+    IngestStatus,
+    Journal,
+    JournalError,
+    UnknownEvent,
+    UnknownLeg,
+)
+
+log = Logger(namespace="foliogate.api")
+
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+#: How far a signature's timestamp may be from our clock, either way.
+SIGNATURE_TOLERANCE_SECONDS = 300
+#: More ``v1`` values than this in one header is abuse, not key rotation.
+MAX_SIGNATURES = 8
+SIGNATURE_HEADER = b"Foliogate-Signature"
+SOURCE_HEADER = b"Foliogate-Source"
+#: The ingest API listens on loopback unless the configuration names an interface.
+DEFAULT_LISTEN = "tcp:port=8080:interface=127.0.0.1"
+
+OnEventAccepted = Callable[[str], object]
+
+
+class MissingSecret(ValueError):
+    """A configured source's secret is not in the environment."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Signatures (shared with ``foliogate post``)
+# ---------------------------------------------------------------------------------------------
+
+
+def _mac(secret: bytes, body: bytes, t: int) -> str:
+    return hmac.new(secret, f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def sign(secret: bytes, body: bytes, t: int) -> str:
+    """The ``Foliogate-Signature`` header value for ``body`` sent at unix time ``t``.
+
+    >>> sign(b"s3cret", b"{}", 1700000000)
+    't=1700000000,v1=97926816e98fbb41ccb1673225ff29a2f35369099990e1b1561651e7bd097ebf'
+    """
+    return f"t={t},v1={_mac(secret, body, t)}"
+
+
+def verify_signature(
+    header: str | None,
+    body: bytes,
+    secret: bytes,
+    now: float,
+    tolerance: int = SIGNATURE_TOLERANCE_SECONDS,
+) -> str | None:
+    """None if ``header`` signs ``body`` under ``secret`` at a time near ``now``; else why not."""
+    if not header:
+        return "missing Foliogate-Signature header"
+    timestamps: list[str] = []
+    candidates: list[str] = []
+    for part in header.split(","):
+        key, sep, value = part.strip().partition("=")
+        if not sep:
+            return "malformed Foliogate-Signature header (want t=<unix>,v1=<hex>)"
+        if key == "t":
+            timestamps.append(value.strip())
+        elif key == "v1":
+            candidates.append(value.strip())
+    if len(timestamps) != 1 or not timestamps[0].isdigit():
+        return "Foliogate-Signature needs exactly one t=<unix seconds>"
+    if not candidates:
+        return "Foliogate-Signature has no v1 signature"
+    if len(candidates) > MAX_SIGNATURES:
+        return f"Foliogate-Signature has more than {MAX_SIGNATURES} v1 signatures"
+    t = int(timestamps[0])
+    if abs(now - t) > tolerance:
+        return f"signature timestamp is more than {tolerance // 60} minutes from our clock"
+    expected = _mac(secret, body, t).encode()
+    matched = False
+    for candidate in candidates:
+        # Every candidate is compared (no early exit), each in constant time.
+        matched |= hmac.compare_digest(expected, candidate.lower().encode("ascii", "replace"))
+    return None if matched else "signature does not match"
+
+
+# ---------------------------------------------------------------------------------------------
+# What the API needs from adapters.events and adapters.journeys
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventRules:
+    """Validation, parsing, canonical form and journey planning of events.
+
+    ``EventRules.default()`` takes them from ``adapters.events`` and ``adapters.journeys``;
+    tests may pass their own.
+    """
+
+    validate: Callable[[Any], Sequence[Any]]  # -> [Problem(path, reason)], empty when valid
+    parse: Callable[[Any], PaymentEvent]
+    canonical: Callable[[Any], bytes]
+    plan: Callable[[PaymentEvent, Any, Sequence[Leg]], Any]  # -> JourneyPlan
+    #: Strict JSON decoding; raises an exception with ``problems`` (or ValueError).
+    decode: Callable[[bytes], Any] | None = None
+
+    @classmethod
+    def default(cls) -> EventRules:
+        from adapters import events, journeys  # type: ignore[attr-defined,unused-ignore]
+
+        return cls(
+            validate=events.validate_event,
+            parse=events.parse_event,
+            canonical=events.canonical_body,
+            plan=journeys.plan_legs,
+            decode=events.decode_event_json,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON views
+# ---------------------------------------------------------------------------------------------
+
+
+def _time(value: Any) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def leg_json(leg: Leg) -> dict[str, Any]:
+    """A leg as the API (and ``foliogate exceptions --json``) shows it."""
+    plan = leg.plan
+    return {
+        "leg_id": leg.leg_id,
+        "event_id": leg.event_id,
+        "leg_index": leg.leg_index,
+        "reference": leg.reference,
+        "property": leg.property,
+        "confirmation_number": leg.confirmation_number,
+        "transaction_code": plan.transaction_code,
+        "payment_type": plan.payment_type,
+        "amount": plan.amount,
+        "currency": plan.currency,
+        "description": plan.description,
+        "needs_in_house": plan.needs_in_house,
+        "state": leg.state.value,
+        "attempts": leg.attempts,
+        "reason": leg.reason,
+        "answer_status": leg.answer_status,
+        "posting_number": leg.posting_number,
+        "not_before": _time(leg.not_before),
+        "created_at": _time(leg.created_at),
+        "updated_at": _time(leg.updated_at),
+        "notes": list(leg.notes),
+    }
+
+
+def event_json(record: EventRecord) -> dict[str, Any]:
+    """An event as the API shows it: the stored body (card data stripped), legs, balances."""
+    try:
+        body = record.body_json()
+    except ValueError:
+        body = None
+    return {
+        "event_id": record.event_id,
+        "property": record.property,
+        "type": record.type,
+        "source": record.source,
+        "status": record.status.value,
+        "outcome": record.outcome,
+        "occurred_at": record.occurred_at,
+        "received_at": _time(record.received_at),
+        "event": body,
+        "legs": [leg_json(leg) for leg in record.legs],
+        "balances": [
+            {
+                "leg_id": b.leg_id,
+                "confirmation_number": b.confirmation_number,
+                "balance": b.balance,
+                "currency": b.currency,
+                "recorded_at": _time(b.recorded_at),
+            }
+            for b in record.balances
+        ],
+    }
+
+
+def _errors(*pairs: tuple[str, str]) -> dict[str, Any]:
+    return {"errors": [{"path": path, "reason": reason} for path, reason in pairs]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Body size: decided while the body arrives
+# ---------------------------------------------------------------------------------------------
+
+
+class BoundedRequest(server.Request):
+    """A request that keeps at most ``site.max_body_bytes`` of body in memory.
+
+    A ``Content-Length`` over the limit, or a chunked body that grows past it, marks the
+    request ``body_too_large``; the rest of the body is read and dropped (so the connection
+    stays usable and the caller reads a clean 413) and the resource answers 413.
+    """
+
+    body_too_large = False
+    _body_bytes = 0
+
+    def _limit(self) -> int:
+        site = getattr(self.channel, "site", None)
+        return int(getattr(site, "max_body_bytes", DEFAULT_MAX_BODY_BYTES))
+
+    def gotLength(self, length: int | None) -> None:
+        self.content = io.BytesIO()
+        if length is not None and length > self._limit():
+            self.body_too_large = True
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self.body_too_large:
+            return
+        self._body_bytes += len(data)
+        if self._body_bytes > self._limit():
+            self.body_too_large = True
+            self.content = io.BytesIO()  # drop what was kept; keep nothing more
+            return
+        assert self.content is not None
+        self.content.write(data)
+
+
+class GatewaySite(server.Site):
+    requestFactory = BoundedRequest
+    displayTracebacks = False
+
+    def __init__(self, resource: Resource, max_body_bytes: int) -> None:
+        super().__init__(resource, parsePOSTFormSubmission=False)
+        self.max_body_bytes = max_body_bytes
+
+
+# ---------------------------------------------------------------------------------------------
+# The resource
+# ---------------------------------------------------------------------------------------------
+
+
+class _Answer(Exception):
+    """Raised inside a handler to answer at once with ``code`` and a JSON body."""
+
+    def __init__(self, code: int, body: dict[str, Any], headers: Mapping[str, str] = {}):
+        super().__init__(code)
+        self.code = code
+        self.body = body
+        self.headers = dict(headers)
+
+
+def _json_content_type(value: bytes | None) -> bool:
+    if not value:
+        return False
+    media, *params = value.decode("latin-1").split(";")
+    media = media.strip().lower()
+    if media != "application/json" and not (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        return False
+    for param in params:
+        key, _, val = param.strip().partition("=")
+        if key.lower() == "charset" and val.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            return False
+    return True
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ValueError(f"duplicate key {key!r}")
+        obj[key] = value
+    return obj
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(
+            body.decode("utf-8"),
+            object_pairs_hook=_reject_duplicate_keys,
+            parse_constant=_reject_constant,
+        )
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise _Answer(400, _errors(("", f"malformed JSON: {exc}"))) from exc
+
+
+class GatewayAPI(Resource):
+    """Routes requests by method and path; one leaf resource for the whole API."""
+
+    isLeaf = True
+
+    def __init__(
+        self,
+        journal: Journal,
+        config: Any,
+        clock: Any,
+        on_event_accepted: OnEventAccepted | None,
+        secrets: Mapping[str, bytes],
+        rules: EventRules,
+    ) -> None:
+        super().__init__()
+        self._journal = journal
+        self._config = config
+        self._clock = clock
+        self._on_event_accepted = on_event_accepted
+        self._secrets = dict(secrets)
+        self._rules = rules
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def render(self, request: server.Request) -> bytes | int:
+        method = request.method.decode("ascii", "replace").upper()
+        if method == "HEAD":
+            method = "GET"
+        raw_path = request.path.decode("ascii", "replace")
+        segments = [unquote(s) for s in raw_path.split("/")[1:]]
+        if len(segments) > 1 and segments[-1] == "":
+            segments.pop()
+        try:
+            return self._route(request, method, segments)
+        except _Answer as answer:
+            return self._answer(request, answer.code, answer.body, answer.headers)
+        except Exception:
+            log.failure("{method} {path} failed", method=method, path=raw_path)
+            return self._answer(request, 500, _errors(("", "internal error; see the gateway log")))
+
+    def _answer(
+        self,
+        request: server.Request,
+        code: int,
+        body: dict[str, Any],
+        headers: Mapping[str, str] = {},
+    ) -> bytes:
+        request.setResponseCode(code)
+        request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
+        request.setHeader(b"Cache-Control", b"no-store")
+        for name, value in headers.items():
+            request.setHeader(name.encode(), value.encode())
+        return json.dumps(body, ensure_ascii=False).encode() + b"\n"
+
+    def _route(self, request: server.Request, method: str, seg: list[str]) -> bytes | int:
+        routes: list[tuple[list[str | None], dict[str, Callable[..., bytes | int]]]] = [
+            (["healthz"], {"GET": self._healthz}),
+            (["v1", "events"], {"POST": self._post_event}),
+            (["v1", "events", None], {"GET": self._get_event}),
+            (["v1", "events", None, "resolve"], {"POST": self._resolve_event}),
+            (["v1", "legs"], {"GET": self._get_legs}),
+            (["v1", "legs", None], {"GET": self._get_leg}),
+            (["v1", "legs", None, "retry"], {"POST": self._retry_leg}),
+            (["v1", "legs", None, "resolve"], {"POST": self._resolve_leg}),
+            (["v1", "exceptions"], {"GET": self._get_exceptions}),
+        ]
+        for pattern, methods in routes:
+            if len(pattern) != len(seg):
+                continue
+            if not all(p is None or p == s for p, s in zip(pattern, seg, strict=True)):
+                continue
+            handler = methods.get(method)
+            if handler is None:
+                raise _Answer(
+                    405,
+                    _errors(("", f"{method} is not allowed here")),
+                    {"Allow": ", ".join(methods)},
+                )
+            args = [s for p, s in zip(pattern, seg, strict=True) if p is None]
+            if seg[0] == "v1":
+                source = self._authenticate(request)
+                return handler(request, source, *args)
+            return handler(request, *args)
+        raise _Answer(404, _errors(("", "no such endpoint")))
+
+    def _body(self, request: Any) -> bytes:
+        if getattr(request, "body_too_large", False):
+            raise _Answer(
+                413,
+                _errors(("", f"body larger than {self._max_body_bytes()} bytes")),
+            )
+        return bytes(request.content.getvalue())
+
+    def _max_body_bytes(self) -> int:
+        return int(getattr(self._config.gateway, "max_body_bytes", DEFAULT_MAX_BODY_BYTES))
+
+    def _authenticate(self, request: server.Request) -> str:
+        body = self._body(request)  # a body over the limit is 413 before anything else
+        raw_source = request.getHeader(SOURCE_HEADER)
+        if raw_source is not None:
+            source = raw_source.decode("latin-1").strip()
+            if source not in self._secrets:
+                self._refuse(request, "unknown source", source)
+        elif len(self._secrets) == 1:
+            (source,) = self._secrets
+        else:
+            self._refuse(request, "name the source in the Foliogate-Source header", None)
+        raw_signature = request.getHeader(SIGNATURE_HEADER)
+        problem = verify_signature(
+            None if raw_signature is None else raw_signature.decode("latin-1"),
+            body,
+            self._secrets[source],
+            self._clock.seconds(),
+        )
+        if problem is not None:
+            self._refuse(request, problem, source)
+        return source
+
+    def _refuse(self, request: server.Request, reason: str, source: str | None) -> NoReturn:
+        log.warn(
+            "refused {method} {path} from {peer}: {reason} (source {source})",
+            method=request.method.decode("ascii", "replace"),
+            path=request.path.decode("ascii", "replace"),
+            peer=str(request.getClientAddress()),
+            reason=reason,
+            source=source,
+        )
+        raise _Answer(
+            401,
+            _errors(("header:Foliogate-Signature", reason)),
+            {"WWW-Authenticate": 'Foliogate-Signature realm="foliogate"'},
+        )
+
+    def _json_body(self, request: server.Request) -> Any:
+        if not _json_content_type(request.getHeader(b"Content-Type")):
+            raise _Answer(415, _errors(("header:Content-Type", "send application/json")))
+        body = self._body(request)
+        if self._rules.decode is None:
+            return _parse_json(body)
+        try:
+            return self._rules.decode(body)
+        except ValueError as exc:
+            problems = list(getattr(exc, "problems", ()) or ())
+            if not problems:
+                raise _Answer(400, _errors(("", f"malformed JSON: {exc}"))) from exc
+            raise _Answer(400, {"errors": [_problem_json(p) for p in problems]}) from exc
+
+    def _finish_later(
+        self,
+        request: server.Request,
+        d: Deferred[Any],
+        respond: Callable[[Any], tuple[int, dict[str, Any]]],
+        after: Callable[[Any], None] | None = None,
+    ) -> int:
+        gone: list[bool] = []
+        request.notifyFinish().addErrback(lambda _: gone.append(True))
+
+        def ok(result: Any) -> None:
+            code, body = respond(result)
+            if not gone:
+                request.write(self._answer(request, code, body))
+                request.finish()
+            if after is not None:
+                after(result)
+
+        def failed(failure: Failure) -> None:
+            log.failure("journal commit failed; answering 503", failure)
+            if not gone:
+                request.write(
+                    self._answer(
+                        request,
+                        503,
+                        _errors(("", "the journal could not commit the event; retry")),
+                        {"Retry-After": "1"},
+                    )
+                )
+                request.finish()
+
+        d.addCallbacks(ok, failed).addErrback(
+            lambda f: log.failure("answering {path} failed", f, path=request.path)
+        )
+        return server.NOT_DONE_YET
+
+    def _wake_dispatcher(self, event_id: str) -> None:
+        if self._on_event_accepted is None:
+            return
+        try:
+            self._on_event_accepted(event_id)
+        except Exception:
+            log.failure("on_event_accepted({event_id}) raised", event_id=event_id)
+
+    # -- handlers ------------------------------------------------------------------------------
+
+    def _healthz(self, request: server.Request) -> bytes:
+        if not self._journal.healthy():
+            return self._answer(request, 503, {"status": "journal unavailable"})
+        counts = self._journal.counts()
+        return self._answer(
+            request,
+            200,
+            {
+                "status": "ok",
+                "pending": sum(counts.get(s, 0) for s in ("planned", "waiting", "sent")),
+                "exceptions": sum(counts.get(s, 0) for s in ("rejected", "unknown")),
+            },
+        )
+
+    def _post_event(self, request: server.Request, source: str) -> bytes | int:
+        obj = self._json_body(request)
+        if not isinstance(obj, dict):
+            raise _Answer(400, _errors(("", "an event is a JSON object")))
+        problems = list(self._rules.validate(obj))
+        if problems:
+            raise _Answer(400, {"errors": [_problem_json(p) for p in problems]})
+        prop = obj.get("property")
+        properties = getattr(self._config, "properties", {}) or {}
+        if prop not in properties:
+            raise _Answer(404, _errors(("property", f"unknown property {prop!r}")))
+        try:
+            event = self._rules.parse(obj)
+        except Exception as exc:  # validate() accepted it; parse() should too
+            problems = list(getattr(exc, "problems", ()) or ())
+            if not problems:
+                raise
+            raise _Answer(400, {"errors": [_problem_json(p) for p in problems]}) from exc
+        body = self._rules.canonical(obj)
+        original_legs: Sequence[Leg] = ()
+        if event.refund_of:
+            original = self._journal.event(event.refund_of)
+            original_legs = original.legs if original is not None else ()
+        plan = self._rules.plan(event, properties[prop], original_legs)
+        d = self._journal.submit_event(event, body, plan, source=source)
+        return self._finish_later(request, d, _ingest_answer, self._after_ingest)
+
+    def _after_ingest(self, result: IngestResult) -> None:
+        log.info("event {event_id}: {status}", event_id=result.event_id, status=result.status.value)
+        if result.status is IngestStatus.ACCEPTED:
+            self._wake_dispatcher(result.event_id)
+
+    def _get_event(self, request: server.Request, source: str, event_id: str) -> bytes:
+        record = self._journal.event(event_id)
+        if record is None:
+            raise _Answer(404, _errors(("event_id", f"no event {event_id!r}")))
+        return self._answer(request, 200, event_json(record))
+
+    def _get_legs(self, request: server.Request, source: str) -> bytes:
+        query = parse_qs(request.uri.partition(b"?")[2].decode("utf-8", "replace"))
+        states = [s for value in query.get("state", []) for s in value.split(",") if s]
+        bad = [s for s in states if s not in {st.value for st in LegState}]
+        if bad:
+            allowed = ", ".join(s.value for s in LegState)
+            raise _Answer(
+                400, _errors(*(("state", f"unknown state {s!r} (one of {allowed})") for s in bad))
+            )
+        props = query.get("property", [])
+        legs = self._journal.legs(state=states or None, property=props[0] if props else None)
+        return self._answer(request, 200, {"legs": [leg_json(leg) for leg in legs]})
+
+    def _get_leg(self, request: server.Request, source: str, leg_id: str) -> bytes:
+        return self._answer(request, 200, leg_json(self._find_leg(leg_id)))
+
+    def _get_exceptions(self, request: server.Request, source: str) -> bytes:
+        return self._answer(
+            request,
+            200,
+            {
+                "legs": [leg_json(leg) for leg in self._journal.exceptions()],
+                "events": [event_json(e) for e in self._journal.exception_events()],
+            },
+        )
+
+    def _find_leg(self, leg_id: str) -> Leg:
+        try:
+            return self._journal.leg(int(leg_id))
+        except (ValueError, UnknownLeg) as exc:
+            raise _Answer(404, _errors(("leg_id", f"no leg {leg_id!r}"))) from exc
+
+    def _operator_request(self, request: server.Request) -> tuple[str, str]:
+        obj = self._json_body(request)
+        problems = []
+        if not isinstance(obj, dict):
+            raise _Answer(400, _errors(("", 'send {"operator": ..., "note": ...}')))
+        for name in ("operator", "note"):
+            value = obj.get(name)
+            if not isinstance(value, str) or not value.strip():
+                problems.append((name, "required: a non-empty string"))
+        if problems:
+            raise _Answer(400, _errors(*problems))
+        return obj["operator"].strip(), obj["note"].strip()
+
+    def _operator_action(
+        self, request: server.Request, source: str, leg_id: str, action: str
+    ) -> bytes:
+        leg = self._find_leg(leg_id)
+        operator, note = self._operator_request(request)
+        act = self._journal.retry if action == "retry" else self._journal.resolve
+        try:
+            leg = act(leg.leg_id, operator, note)
+        except IllegalTransition as exc:
+            raise _Answer(409, _errors(("state", str(exc)))) from exc
+        log.info(
+            "leg {leg_id} {action} by {operator} (source {source}): {note}",
+            leg_id=leg.leg_id,
+            action=action,
+            operator=operator,
+            source=source,
+            note=note,
+        )
+        if action == "retry":
+            self._wake_dispatcher(leg.event_id)
+        return self._answer(request, 200, leg_json(leg))
+
+    def _retry_leg(self, request: server.Request, source: str, leg_id: str) -> bytes:
+        return self._operator_action(request, source, leg_id, "retry")
+
+    def _resolve_leg(self, request: server.Request, source: str, leg_id: str) -> bytes:
+        return self._operator_action(request, source, leg_id, "resolve")
+
+    def _resolve_event(self, request: server.Request, source: str, event_id: str) -> bytes:
+        operator, note = self._operator_request(request)
+        try:
+            record = self._journal.resolve_event(event_id, operator, note)
+        except UnknownEvent as exc:
+            raise _Answer(404, _errors(("event_id", f"no event {event_id!r}"))) from exc
+        except JournalError as exc:
+            raise _Answer(409, _errors(("status", str(exc)))) from exc
+        return self._answer(request, 200, event_json(record))
+
+
+def _problem_json(problem: Any) -> dict[str, str]:
+    return {"path": str(getattr(problem, "path", "")), "reason": str(problem.reason)}
+
+
+def _ingest_answer(result: IngestResult) -> tuple[int, dict[str, Any]]:
+    if result.status is IngestStatus.CONFLICT:
+        return 409, {
+            "event_id": result.event_id,
+            "status": "conflict",
+            "errors": [
+                {
+                    "path": "event_id",
+                    "reason": "this event_id was already accepted with a different body",
+                }
+            ],
+        }
+    return (202 if result.status is IngestStatus.ACCEPTED else 200), {
+        "event_id": result.event_id,
+        "status": result.status.value,
+        "event_status": result.event_status.value if result.event_status else None,
+        "outcome": result.outcome,
+        "legs": [leg_json(leg) for leg in result.legs],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Wiring
+# ---------------------------------------------------------------------------------------------
+
+
+def source_secrets(config: Any, environ: Mapping[str, str] | None = None) -> dict[str, bytes]:
+    """Each configured source's secret, read from the environment variable the config names.
+
+    Raises :class:`MissingSecret` naming every variable that is unset or empty.
+    """
+    env = os.environ if environ is None else environ
+    secrets, missing = {}, []
+    for name, source in (getattr(config, "sources", {}) or {}).items():
+        value = env.get(source.secret_env, "")
+        if not value:
+            missing.append(f"{source.secret_env} (source {name})")
+        else:
+            secrets[name] = value.encode("utf-8")
+    if missing:
+        raise MissingSecret("secret not set in the environment: " + ", ".join(missing))
+    return secrets
+
+
+def make_site(
+    journal: Journal,
+    config: Any,
+    clock: Any,
+    on_event_accepted: OnEventAccepted | None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    rules: EventRules | None = None,
+) -> server.Site:
+    """The API as a ``twisted.web`` site; listen with :func:`listen` (loopback by default).
+
+    ``clock`` provides ``seconds()`` (the reactor, or a ``task.Clock`` in tests) and judges
+    signature timestamps. ``on_event_accepted(event_id)`` is called after an event is
+    committed and answered 202, and after an operator retries a leg, so the dispatcher can
+    wake up. Secrets are read from ``environ`` (default ``os.environ``) now, once.
+    """
+    secrets = source_secrets(config, environ)
+    if not secrets:
+        log.warn("no sources configured: every /v1/ request will be refused")
+    resource = GatewayAPI(
+        journal, config, clock, on_event_accepted, secrets, rules or EventRules.default()
+    )
+    max_body = getattr(getattr(config, "gateway", None), "max_body_bytes", None)
+    return GatewaySite(resource, int(max_body or DEFAULT_MAX_BODY_BYTES))
+
+
+def loopback_by_default(description: str) -> str:
+    """A server endpoint string that binds loopback unless it names an interface.
+
+    >>> loopback_by_default("tcp:port=8080")
+    'tcp:port=8080:interface=127.0.0.1'
+    >>> loopback_by_default("8080")
+    'tcp:port=8080:interface=127.0.0.1'
+    >>> loopback_by_default("tcp:port=8080:interface=0.0.0.0")
+    'tcp:port=8080:interface=0.0.0.0'
+    """
+    if description.isdigit():
+        description = f"tcp:port={description}"
+    kind = description.split(":", 1)[0]
+    if kind in ("tcp", "tcp6", "ssl") and "interface=" not in description:
+        return description + (":interface=::1" if kind == "tcp6" else ":interface=127.0.0.1")
+    return description
+
+
+def listen(reactor: Any, site: server.Site, description: str = DEFAULT_LISTEN) -> Deferred[Any]:
+    """Listen for ``site`` on a Twisted endpoint string; loopback unless told otherwise."""
+    from twisted.internet.endpoints import serverFromString
+
+    endpoint = serverFromString(reactor, loopback_by_default(description))
+    result: Deferred[Any] = endpoint.listen(site)
+    return result
