@@ -49,6 +49,7 @@ from twisted.web.resource import Resource
 
 from adapters.domain import Leg, LegState, PaymentEvent
 from adapters.journal import (
+    ByHand,
     EventRecord,
     IllegalTransition,
     IngestResult,
@@ -69,7 +70,7 @@ MAX_SIGNATURES = 8
 SIGNATURE_HEADER = b"Foliogate-Signature"
 SOURCE_HEADER = b"Foliogate-Source"
 #: The ingest API listens on loopback unless the configuration names an interface.
-DEFAULT_LISTEN = "tcp:port=8080:interface=127.0.0.1"
+DEFAULT_LISTEN = "tcp:port=8600:interface=127.0.0.1"
 
 OnEventAccepted = Callable[[str], object]
 
@@ -604,7 +605,10 @@ class GatewayAPI(Resource):
             request,
             200,
             {
-                "legs": [leg_json(leg) for leg in self._journal.exceptions()],
+                "legs": [
+                    {**leg_json(leg), "by_hand": self._journal.is_by_hand(leg.leg_id)}
+                    for leg in self._journal.exceptions()
+                ],
                 "events": [event_json(e) for e in self._journal.exception_events()],
             },
         )
@@ -636,7 +640,7 @@ class GatewayAPI(Resource):
         act = self._journal.retry if action == "retry" else self._journal.resolve
         try:
             leg = act(leg.leg_id, operator, note)
-        except IllegalTransition as exc:
+        except (IllegalTransition, ByHand) as exc:
             raise _Answer(409, _errors(("state", str(exc)))) from exc
         log.info(
             "leg {leg_id} {action} by {operator} (source {source}): {note}",
@@ -744,12 +748,12 @@ def make_site(
 def loopback_by_default(description: str) -> str:
     """A server endpoint string that binds loopback unless it names an interface.
 
-    >>> loopback_by_default("tcp:port=8080")
-    'tcp:port=8080:interface=127.0.0.1'
-    >>> loopback_by_default("8080")
-    'tcp:port=8080:interface=127.0.0.1'
-    >>> loopback_by_default("tcp:port=8080:interface=0.0.0.0")
-    'tcp:port=8080:interface=0.0.0.0'
+    >>> loopback_by_default("tcp:port=8600")
+    'tcp:port=8600:interface=127.0.0.1'
+    >>> loopback_by_default("8600")
+    'tcp:port=8600:interface=127.0.0.1'
+    >>> loopback_by_default("tcp:port=8600:interface=0.0.0.0")
+    'tcp:port=8600:interface=0.0.0.0'
     """
     if description.isdigit():
         description = f"tcp:port={description}"

@@ -146,6 +146,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX balances_by_event ON balances (event_id, id);
     """,
+    # 3: what the confirmation number names (reservation or A/R account), and legs an operator
+    # must post by hand (a journey's "post by hand" exception): never dispatched, not retried.
+    """
+    ALTER TABLE events ADD COLUMN target TEXT NOT NULL DEFAULT 'reservation';
+    ALTER TABLE legs ADD COLUMN by_hand INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -188,6 +194,10 @@ class IllegalTransition(JournalError):
         self.leg_id = leg_id
         self.current = current
         self.wanted = wanted
+
+
+class ByHand(JournalError):
+    """An operator asked to retry a leg that only an operator can post (never dispatched)."""
 
 
 class UnknownLeg(JournalError, LookupError):
@@ -266,6 +276,8 @@ class EventRecord:
     body: bytes  # canonical JSON, card data stripped
     legs: tuple[Leg, ...] = ()
     balances: tuple[Balance, ...] = ()
+    #: What the confirmation number names on the PMS: "reservation" or "account" (A/R).
+    target: str = "reservation"
 
     def body_json(self) -> Any:
         return json.loads(self.body)
@@ -406,36 +418,47 @@ def _parse_ts(value: str | None) -> dt.datetime | None:
     return None if value is None else dt.datetime.fromisoformat(value)
 
 
+def _ts_required(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value)
+
+
 # ---------------------------------------------------------------------------------------------
 # Plans: what adapters.journeys hands over
 # ---------------------------------------------------------------------------------------------
 
 
-def _plan_parts(plan: Any) -> tuple[tuple[PlannedLeg, ...], str | None, str | None]:
-    """(legs, exception reason, no-post reason) of a journey plan.
+@dataclass(frozen=True)
+class _PlanParts:
+    legs: tuple[PlannedLeg, ...] = ()
+    exception: str | None = None  # the journey could not plan: an operator must act
+    no_post: str | None = None  # journaled, never posted
+    target: str = "reservation"  # what the confirmation number names
 
-    Accepts a plain sequence of :class:`PlannedLeg` or a ``JourneyPlan``-like object with
-    ``legs`` and an optional ``exception`` / ``no_post`` reason (or ``kind`` + ``reason``).
+
+def _plan_parts(plan: Any) -> _PlanParts:
+    """What to store for a journey plan.
+
+    ``plan`` is an ``adapters.journeys.JourneyPlan`` (``outcome`` post / not_posted /
+    exception, ``legs``, ``reason``, ``target``, ``by_hand``) or, for tests and tools, a
+    plain sequence of :class:`PlannedLeg` to post. An exception's ``by_hand`` legs are stored
+    straight in the exception queue, flagged so that they are never dispatched.
     """
     if plan is None:
-        return (), None, None
+        return _PlanParts()
     if isinstance(plan, Sequence):
-        return tuple(plan), None, None
-    legs = tuple(getattr(plan, "legs", ()) or ())
-    exception = getattr(plan, "exception", None) or getattr(plan, "exception_reason", None)
-    no_post = getattr(plan, "no_post", None) or getattr(plan, "no_post_reason", None)
-    kind = str(getattr(plan, "kind", "") or getattr(plan, "outcome", "") or "")
-    reason = getattr(plan, "reason", None)
-    if reason is not None and not (exception or no_post):
-        if "exception" in kind:
-            exception = reason
-        elif "no" in kind and "post" in kind:
-            no_post = reason
-    if exception is not None and not isinstance(exception, str):
-        exception = str(exception)
-    if no_post is not None and not isinstance(no_post, str):
-        no_post = str(no_post)
-    return legs, exception, no_post
+        return _PlanParts(legs=tuple(plan))
+    outcome = str(getattr(plan, "outcome", "post"))
+    reason = str(getattr(plan, "reason", "") or "") or None
+    target = str(getattr(plan, "target", "reservation") or "reservation")
+    if outcome == "exception":
+        legs = tuple(getattr(plan, "by_hand", ()) or ()) or tuple(getattr(plan, "legs", ()))
+        return _PlanParts(legs, exception=reason or "the journey could not plan this event",
+                          target=target)  # fmt: skip
+    if outcome == "not_posted":
+        return _PlanParts(no_post=reason or "not posted", target=target)
+    if outcome != "post":
+        raise ValueError(f"unknown journey outcome {outcome!r}")
+    return _PlanParts(tuple(getattr(plan, "legs", ())), target=target)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -557,6 +580,8 @@ class Journal:
         self._flush_call: Any = None
         #: Leg ids turned from ``sent`` to ``unknown`` when this journal was opened.
         self.recovered: tuple[int, ...] = self._recover_in_flight() if recover else ()
+        # The gateway owns the file; a tool opened beside it must not wait on its readers.
+        self._owner = recover
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -600,10 +625,11 @@ class Journal:
             self._flush_call.cancel()
         self._flush_call = None
         self.flush()
-        try:
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error:
-            pass  # another process holds the file open; its last close checkpoints
+        if self._owner:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass  # another process holds the file open; its last close checkpoints
         self._conn.close()
         self._conn = None
 
@@ -662,7 +688,10 @@ class Journal:
         source: str | None = None,
     ) -> IngestResult:
         """Store an event and its planned legs in one transaction (synchronously)."""
-        return self._run(lambda conn: self._record(conn, event, body, legs_or_plan, source))
+        result: IngestResult = self._run(
+            lambda conn: self._record(conn, event, body, legs_or_plan, source)
+        )
+        return result
 
     def submit_event(
         self,
@@ -788,7 +817,8 @@ class Journal:
                 tuple(self._legs_where(conn, "event_id = ?", (event.event_id,), "leg_index")),
             )
 
-        planned, exception, no_post = _plan_parts(plan)
+        parts = _plan_parts(plan)
+        planned, exception, no_post = parts.legs, parts.exception, parts.no_post
         if exception is not None:
             status, outcome = EventStatus.EXCEPTION, exception
         elif no_post is not None:
@@ -805,7 +835,7 @@ class Journal:
         (arrival,) = conn.execute("SELECT COALESCE(MAX(arrival), 0) + 1 FROM events").fetchone()
         conn.execute(
             "INSERT INTO events (event_id, arrival, property, type, source, occurred_at, body,"
-            " received_at, status, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " received_at, status, outcome, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 event.event_id,
                 arrival,
@@ -817,6 +847,7 @@ class Journal:
                 now,
                 status.value,
                 outcome,
+                parts.target,
             ),
         )
         self._history(conn, now, event.event_id, None, None, None, GATEWAY_ACTOR,
@@ -830,8 +861,8 @@ class Journal:
             cur = conn.execute(
                 "INSERT INTO legs (event_id, leg_index, arrival, property, confirmation_number,"
                 " transaction_code, payment_type, amount, currency, description,"
-                " needs_in_house, state, reference, reason, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " needs_in_house, state, reference, reason, created_at, updated_at, by_hand)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     event.event_id,
                     leg.leg_index,
@@ -849,6 +880,7 @@ class Journal:
                     exception,
                     now,
                     now,
+                    1 if exception is not None else 0,
                 ),
             )
             self._history(conn, now, event.event_id, cur.lastrowid, None, state,
@@ -943,6 +975,14 @@ class Journal:
         """The exception queue: rejected and unknown legs, in arrival order."""
         return self.legs(state=EXCEPTION_STATES, property=property)
 
+    def is_by_hand(self, leg_id: int) -> bool:
+        """True for a leg an operator must post by hand (never dispatched, never retried)."""
+        row = self._db.execute("SELECT by_hand FROM legs WHERE leg_id = ?", (int(leg_id),))
+        flag = row.fetchone()
+        if flag is None:
+            raise UnknownLeg(f"no leg {leg_id}")
+        return bool(flag[0])
+
     def exception_events(self) -> list[EventRecord]:
         """Events a journey could not plan and no operator has resolved yet."""
         rows = self._db.execute(
@@ -956,7 +996,7 @@ class Journal:
         conn = self._db
         row = conn.execute(
             "SELECT event_id, property, type, source, status, outcome, occurred_at,"
-            " received_at, body FROM events WHERE event_id = ?",
+            " received_at, body, target FROM events WHERE event_id = ?",
             (event_id,),
         ).fetchone()
         if row is None:
@@ -969,10 +1009,11 @@ class Journal:
             status=EventStatus(row[4]),
             outcome=row[5],
             occurred_at=row[6],
-            received_at=_parse_ts(row[7]),  # type: ignore[arg-type]
+            received_at=_ts_required(row[7]),
             body=bytes(row[8]),
             legs=tuple(self._legs_where(conn, "event_id = ?", (event_id,), "leg_index")),
             balances=tuple(self.balances(event_id)),
+            target=row[9],
         )
 
     def history(self, *, leg_id: int | None = None, event_id: str | None = None) -> list[Action]:
@@ -983,7 +1024,7 @@ class Journal:
         columns = "time, event_id, leg_id, from_state, to_state, actor, action, note"
         sql = f"SELECT {columns} FROM history WHERE {where} ORDER BY id"  # noqa: S608
         rows = self._db.execute(sql, (param,)).fetchall()
-        return [Action(_parse_ts(r[0]), *r[1:]) for r in rows]  # type: ignore[arg-type]
+        return [Action(_ts_required(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     def wire_log(
         self,
@@ -995,7 +1036,8 @@ class Journal:
         """Logged frames, oldest first (queued frames are committed first)."""
         if self._wire_pending and not self._db.in_transaction:
             self._run(lambda conn: None)
-        clauses, params = ["1 = 1"], []
+        clauses: list[str] = ["1 = 1"]
+        params: list[Any] = []
         if leg_id is not None:
             clauses.append("leg_id = ?")
             params.append(leg_id)
@@ -1008,7 +1050,7 @@ class Journal:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [
-            WireRecord(r[0], _parse_ts(r[1]), r[2], r[3], r[4], r[5], bytes(r[6]))  # type: ignore[arg-type]
+            WireRecord(r[0], _ts_required(r[1]), r[2], r[3], r[4], r[5], bytes(r[6]))
             for r in self._db.execute(sql, tuple(params))
         ]
 
@@ -1018,7 +1060,7 @@ class Journal:
             " recorded_at FROM balances WHERE event_id = ? ORDER BY id",
             (event_id,),
         ).fetchall()
-        return [Balance(*r[:6], _parse_ts(r[6])) for r in rows]  # type: ignore[arg-type]
+        return [Balance(r[0], r[1], r[2], r[3], r[4], r[5], _ts_required(r[6])) for r in rows]
 
     def counts(self) -> dict[str, int]:
         """Number of legs per state (for health and reports)."""
@@ -1173,6 +1215,12 @@ class Journal:
     def retry(self, leg_id: int, operator: str, note: str) -> Leg:
         """An operator sends an exception-queue leg again (rejected/unknown -> planned)."""
         _check_operator(operator)
+        row = self._db.execute("SELECT by_hand FROM legs WHERE leg_id = ?", (int(leg_id),))
+        if (flag := row.fetchone()) is not None and flag[0]:
+            raise ByHand(
+                f"leg {leg_id} is to be posted by hand (the journey could not post it); "
+                "post it on the PMS, then resolve it with a note"
+            )
         return self._transition(
             leg_id,
             LegState.PLANNED,

@@ -62,27 +62,29 @@ def sample_event(event_id: str = "evt_1", **changes) -> dict:
 
 
 @dataclass(frozen=True)
-class NoPost:
-    """Stands in for a JourneyPlan that posts nothing."""
+class Plan:
+    """Stands in for adapters.journeys.JourneyPlan (same fields)."""
 
-    no_post: str
+    outcome: str = "post"
     legs: tuple = ()
+    reason: str = ""
+    target: str = "reservation"
+    by_hand: tuple = ()
 
 
 def deposit_plan(event, property_config, original_legs):
     """Stands in for adapters.journeys.plan_legs: one leg per captured deposit."""
     if event.type is not EventType.PAYMENT_SUCCEEDED:
-        return NoPost(f"{event.type}: never posted")
-    return [
-        PlannedLeg(
-            0,
-            property_config.deposit_code,
-            "ONEJOURNEY",
-            event.payment.amount,
-            event.payment.currency,
-            "Spa deposit",
-        )
-    ]
+        return Plan("not_posted", reason=f"{event.type}: never posted")
+    leg = PlannedLeg(
+        0,
+        property_config.deposit_code,
+        "ONEJOURNEY",
+        event.payment.amount,
+        event.payment.currency,
+        "Spa deposit",
+    )
+    return Plan(legs=(leg,))
 
 
 def event_rules() -> EventRules:
@@ -620,3 +622,55 @@ def test_times_in_json_are_utc_with_z():
     from adapters.api import _time
 
     assert _time(dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)) == "2026-01-02T03:04:05Z"
+
+
+# -- with the real configuration and journeys --------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_demo_configuration_and_real_journeys_end_to_end(tmp_path):
+    """examples/gateway.toml, adapters.events and adapters.journeys behind the real API:
+    a spa deposit plans one FIAS leg; a refund on a property that forbids negative amounts
+    lands in the exception queue as "post by hand" legs that cannot be retried."""
+    from pathlib import Path
+
+    from twisted.internet import reactor
+
+    from adapters.config import load_config
+
+    example = Path(__file__).parent.parent / "examples" / "gateway.toml"
+    text = example.read_text().replace('"../var/foliogate.sqlite"', '"journal.sqlite"')
+    (tmp_path / "gateway.toml").write_text(text)
+    config = load_config(tmp_path / "gateway.toml")
+    journal = Journal(str(config.gateway.journal), reactor=reactor)
+    clock = task.Clock()
+    clock.advance(NOW)
+    site = make_site(
+        journal, config, clock, None, environ={"FOLIOGATE_SECRET_PAYMENTS": SECRET.decode()}
+    )
+    port = await listen(reactor, site, "tcp:port=0")
+    gw = Gateway("127.0.0.1", port.getHost().port, journal, [], clock)
+    try:
+        status, _, deposit = await gw.post_event(sample_event("evt_dep"))
+        assert status == 202
+        assert [
+            (leg["transaction_code"], leg["payment_type"], leg["amount"]) for leg in deposit["legs"]
+        ] == [("SPA_DEPOSIT", "ONEJOURNEY", 5000)]
+
+        refund = sample_event("evt_ref", type="payment.refunded", refund_of="evt_dep")
+        status, _, body = await gw.post_event(refund)
+        assert (status, body["event_status"]) == (202, "exception")
+        assert "post by hand" in body["outcome"]
+        assert [(leg["state"], leg["amount"]) for leg in body["legs"]] == [("rejected", -5000)]
+
+        _, _, queue = await gw.signed("GET", "/v1/exceptions", content_type=None)
+        assert [(leg["reference"], leg["by_hand"]) for leg in queue["legs"]] == [
+            ("evt_ref/0", True)
+        ]
+        leg_id = queue["legs"][0]["leg_id"]
+        status, _, refused = await gw.signed("POST", f"/v1/legs/{leg_id}/retry", operator_body())
+        assert status == 409
+        assert "posted by hand" in refused["errors"][0]["reason"]
+    finally:
+        await port.stopListening()
+        journal.close()

@@ -30,6 +30,7 @@ from adapters.journal import (
     MAX_POSTING_NUMBER,
     MIGRATIONS,
     SCHEMA_VERSION,
+    ByHand,
     EventStatus,
     IllegalTransition,
     IngestStatus,
@@ -116,11 +117,13 @@ def two_legs() -> list[PlannedLeg]:
 
 @dataclass(frozen=True)
 class Plan:
-    """Stands in for adapters.journeys.JourneyPlan."""
+    """Stands in for adapters.journeys.JourneyPlan (same fields)."""
 
+    outcome: str = "post"  # post | not_posted | exception
     legs: tuple[PlannedLeg, ...] = ()
-    exception: str | None = None
-    no_post: str | None = None
+    reason: str = ""
+    target: str = "reservation"
+    by_hand: tuple[PlannedLeg, ...] = ()
 
 
 @pytest.fixture
@@ -192,7 +195,8 @@ def test_same_id_with_a_different_body_is_a_conflict_and_keeps_the_original(jour
 
 def test_no_post_event_is_recorded_with_its_reason_and_no_legs(journal):
     event, body = make_event("evt_p", type=EventType.PAYMENT_PENDING)
-    result = journal.record_event(event, body, Plan(no_post="payment.pending: not captured"))
+    plan = Plan("not_posted", reason="payment.pending: not captured")
+    result = journal.record_event(event, body, plan)
 
     assert result.status is IngestStatus.ACCEPTED
     assert result.event_status is EventStatus.NO_POST
@@ -200,21 +204,37 @@ def test_no_post_event_is_recorded_with_its_reason_and_no_legs(journal):
     assert journal.event("evt_p").legs == ()
 
 
-def test_exception_plan_puts_its_legs_straight_into_the_exception_queue(journal):
+def test_by_hand_legs_go_straight_to_the_exception_queue_and_cannot_be_retried(journal):
     event, body = make_event("evt_r")
-    plan = Plan(legs=tuple(deposit_legs(-5000)), exception="post by hand: negative amounts")
+    plan = Plan(
+        "exception", reason="post by hand: negative amounts", by_hand=tuple(deposit_legs(-5000))
+    )
     result = journal.record_event(event, body, plan)
 
     assert result.event_status is EventStatus.EXCEPTION
-    assert [(leg.state, leg.reason) for leg in journal.exceptions()] == [
-        (LegState.REJECTED, "post by hand: negative amounts")
-    ]
+    (leg,) = journal.exceptions()
+    assert (leg.state, leg.reason, leg.plan.amount) == (
+        LegState.REJECTED,
+        "post by hand: negative amounts",
+        -5000,
+    )
+    assert journal.is_by_hand(leg.leg_id)
     assert journal.pending_legs("GRAND-LONDON") == []
+    with pytest.raises(ByHand):
+        journal.retry(leg.leg_id, "alice", "try anyway")
+    assert journal.resolve(leg.leg_id, "alice", "posted -50.00 by hand").state is LegState.RESOLVED
+
+
+def test_the_plan_target_is_kept_with_the_event(journal):
+    event, body = make_event("evt_ar")
+    journal.record_event(event, body, Plan(legs=tuple(deposit_legs()), target="account"))
+    assert journal.event("evt_ar").target == "account"
+    assert not journal.is_by_hand(journal.legs()[0].leg_id)
 
 
 def test_event_level_exception_without_legs_is_listed_and_resolvable(journal):
     event, body = make_event("evt_x")
-    journal.record_event(event, body, Plan(exception="refund_of evt_zz: original unknown"))
+    journal.record_event(event, body, Plan("exception", reason="refund_of evt_zz: unknown"))
 
     assert [e.event_id for e in journal.exception_events()] == ["evt_x"]
     record = journal.resolve_event("evt_x", "alice", "refunded by hand at the desk")
@@ -624,7 +644,7 @@ def test_a_version_1_file_is_migrated_and_its_data_kept(path, clock, now):
     conn.close()
 
     j = Journal(path, reactor=clock, now=now)
-    assert j.schema_version() == 2 == len(MIGRATIONS)
+    assert j.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 3
     (leg,) = j.legs()
     assert (leg.reference, leg.state, leg.plan.amount) == ("evt_old/0", LegState.REJECTED, 5000)
     j.resolve(leg.leg_id, "alice", "posted by hand")  # v2's history table works
@@ -650,9 +670,9 @@ def test_a_failing_migration_leaves_the_file_at_the_previous_version(path, monke
         journal_module, "MIGRATIONS", (*MIGRATIONS, "CREATE TABLE events (x INTEGER)")
     )
     conn = sqlite3.connect(path, isolation_level=None)
-    with pytest.raises(JournalError, match="version 3"):
-        journal_module.migrate(conn, target=3)
-    assert journal_module.schema_version(conn) == 2
+    with pytest.raises(JournalError, match="version 4"):
+        journal_module.migrate(conn, target=4)
+    assert journal_module.schema_version(conn) == 3
     conn.close()
 
 
