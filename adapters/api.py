@@ -441,11 +441,16 @@ class GatewayAPI(Resource):
         if raw_source is not None:
             source = raw_source.decode("latin-1").strip()
             if source not in self._secrets:
-                self._refuse(request, "unknown source", source)
+                self._refuse(request, "unknown source", source, "header:Foliogate-Source")
         elif len(self._secrets) == 1:
             (source,) = self._secrets
         else:
-            self._refuse(request, "name the source in the Foliogate-Source header", None)
+            self._refuse(
+                request,
+                "name the source in the Foliogate-Source header",
+                None,
+                "header:Foliogate-Source",
+            )
         raw_signature = request.getHeader(SIGNATURE_HEADER)
         problem = verify_signature(
             None if raw_signature is None else raw_signature.decode("latin-1"),
@@ -457,7 +462,13 @@ class GatewayAPI(Resource):
             self._refuse(request, problem, source)
         return source
 
-    def _refuse(self, request: server.Request, reason: str, source: str | None) -> NoReturn:
+    def _refuse(
+        self,
+        request: server.Request,
+        reason: str,
+        source: str | None,
+        where: str = "header:Foliogate-Signature",
+    ) -> NoReturn:
         log.warn(
             "refused {method} {path} from {peer}: {reason} (source {source})",
             method=request.method.decode("ascii", "replace"),
@@ -468,7 +479,7 @@ class GatewayAPI(Resource):
         )
         raise _Answer(
             401,
-            _errors(("header:Foliogate-Signature", reason)),
+            _errors((where, reason)),
             {"WWW-Authenticate": 'Foliogate-Signature realm="foliogate"'},
         )
 

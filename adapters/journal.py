@@ -292,6 +292,9 @@ class IngestResult:
     legs: tuple[Leg, ...] = ()
 
 
+_WireRow = tuple[str, str | None, int | None, str, str, bytes]
+
+
 @dataclass
 class _Submission:
     event: PaymentEvent
@@ -576,7 +579,8 @@ class Journal:
         conn.execute("PRAGMA foreign_keys = ON")
         migrate(conn)
         self._pending: list[_Submission] = []
-        self._wire_pending: list[tuple[str, str | None, int | None, str, str, bytes]] = []
+        self._wire_pending: list[_WireRow] = []
+        self._wire_in_transaction: list[_WireRow] = []
         self._flush_call: Any = None
         #: Leg ids turned from ``sent`` to ``unknown`` when this journal was opened.
         self.recovered: tuple[int, ...] = self._recover_in_flight() if recover else ()
@@ -601,11 +605,15 @@ class Journal:
 
     def _commit(self) -> None:
         self._db.execute("COMMIT")
+        self._wire_in_transaction = []
 
     def _rollback(self) -> None:
         conn = self._db
         if conn.in_transaction:
             conn.execute("ROLLBACK")
+        # Frames are evidence: a failed transition must not take them with it.
+        self._wire_pending[:0] = self._wire_in_transaction
+        self._wire_in_transaction = []
 
     def _run(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
         conn = self._begin()
@@ -788,6 +796,7 @@ class Journal:
         if not self._wire_pending:
             return
         rows, self._wire_pending = self._wire_pending, []
+        self._wire_in_transaction = rows
         conn.executemany(
             "INSERT INTO wire_log (time, property, leg_id, direction, protocol, raw) "
             "VALUES (?, ?, ?, ?, ?, ?)",

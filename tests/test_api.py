@@ -417,7 +417,7 @@ async def test_unknown_source_is_401(gateway):
     status, _, body = await gateway.post_event(
         sample_event(), extra={"Foliogate-Source": "someone-else"}
     )
-    assert (status, errors_of(body)[0][1]) == (401, "unknown source")
+    assert (status, errors_of(body)) == (401, [("header:Foliogate-Source", "unknown source")])
 
 
 @pytest_twisted.ensureDeferred

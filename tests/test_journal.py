@@ -720,3 +720,13 @@ def test_balances_are_recorded_per_event(journal):
         leg.leg_id,
         T0,
     )
+
+
+def test_wire_rows_survive_a_transition_that_is_refused(journal, clock):
+    event, body = make_event()
+    (leg,) = journal.record_event(event, body, deposit_legs()).legs
+    journal.log_wire("in", "fias", b"PA|P#3|ASOK|", leg_id=leg.leg_id)
+    with pytest.raises(IllegalTransition):
+        journal.mark_posted(leg.leg_id, "OK")  # planned -> posted is not an edge
+    clock.advance(0)
+    assert [r.raw for r in journal.wire_log(leg_id=leg.leg_id)] == [b"PA|P#3|ASOK|"]
