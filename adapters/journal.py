@@ -152,6 +152,22 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE events ADD COLUMN target TEXT NOT NULL DEFAULT 'reservation';
     ALTER TABLE legs ADD COLUMN by_hand INTEGER NOT NULL DEFAULT 0;
     """,
+    # 4: who is in house per property, as the PMS's GI/GO/GC told the link, so a restarted
+    # gateway knows where its guests are without asking the PMS for a resync (FIAS: DR only
+    # after data loss). guest_lists marks the properties whose list is complete.
+    """
+    CREATE TABLE guests (
+        property            TEXT NOT NULL,
+        reservation_number  INTEGER NOT NULL,
+        room                TEXT NOT NULL,
+        updated_at          TEXT NOT NULL,
+        PRIMARY KEY (property, reservation_number)
+    );
+    CREATE TABLE guest_lists (
+        property            TEXT PRIMARY KEY,
+        complete_at         TEXT NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -1070,6 +1086,48 @@ class Journal:
             (event_id,),
         ).fetchall()
         return [Balance(r[0], r[1], r[2], r[3], r[4], r[5], _ts_required(r[6])) for r in rows]
+
+    # -- in-house guests -----------------------------------------------------------------------
+
+    def set_guest(self, property: str, reservation_number: int, room: str | None) -> None:
+        """Remember that a guest is in ``room`` (``None``: checked out)."""
+
+        def work(conn: sqlite3.Connection) -> None:
+            if room is None:
+                conn.execute(
+                    "DELETE FROM guests WHERE property = ? AND reservation_number = ?",
+                    (property, int(reservation_number)),
+                )
+            else:
+                conn.execute(
+                    "INSERT INTO guests (property, reservation_number, room, updated_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (property, reservation_number)"
+                    " DO UPDATE SET room = excluded.room, updated_at = excluded.updated_at",
+                    (property, int(reservation_number), room, _ts(self._now())),
+                )
+
+        self._run(work)
+
+    def mark_guest_list_complete(self, property: str) -> None:
+        """The guest list of ``property`` is whole (a resync ended): no DR needed on restart."""
+        self._run(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO guest_lists (property, complete_at) VALUES (?, ?)",
+                (property, _ts(self._now())),
+            )
+        )
+
+    def guests(self, property: str) -> dict[int, str] | None:
+        """In-house guests of ``property`` (G# -> room); None if the list was never complete."""
+        conn = self._db
+        if conn.execute(
+            "SELECT 1 FROM guest_lists WHERE property = ?", (property,)
+        ).fetchone() is None:
+            return None
+        rows = conn.execute(
+            "SELECT reservation_number, room FROM guests WHERE property = ?", (property,)
+        )
+        return {int(number): str(room) for number, room in rows}
 
     def counts(self) -> dict[str, int]:
         """Number of legs per state (for health and reports)."""

@@ -644,7 +644,7 @@ def test_a_version_1_file_is_migrated_and_its_data_kept(path, clock, now):
     conn.close()
 
     j = Journal(path, reactor=clock, now=now)
-    assert j.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 3
+    assert j.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 4
     (leg,) = j.legs()
     assert (leg.reference, leg.state, leg.plan.amount) == ("evt_old/0", LegState.REJECTED, 5000)
     j.resolve(leg.leg_id, "alice", "posted by hand")  # v2's history table works
@@ -670,9 +670,9 @@ def test_a_failing_migration_leaves_the_file_at_the_previous_version(path, monke
         journal_module, "MIGRATIONS", (*MIGRATIONS, "CREATE TABLE events (x INTEGER)")
     )
     conn = sqlite3.connect(path, isolation_level=None)
-    with pytest.raises(JournalError, match="version 4"):
-        journal_module.migrate(conn, target=4)
-    assert journal_module.schema_version(conn) == 3
+    with pytest.raises(JournalError, match="version 5"):
+        journal_module.migrate(conn, target=5)
+    assert journal_module.schema_version(conn) == 4
     conn.close()
 
 
@@ -730,3 +730,20 @@ def test_wire_rows_survive_a_transition_that_is_refused(journal, clock):
         journal.mark_posted(leg.leg_id, "OK")  # planned -> posted is not an edge
     clock.advance(0)
     assert [r.raw for r in journal.wire_log(leg_id=leg.leg_id)] == [b"PA|P#3|ASOK|"]
+
+
+def test_in_house_guests_survive_a_reopen_and_an_incomplete_list_reads_as_unknown(path, clock, now):
+    """A restarted gateway knows its guests without a resync; a list never completed is None."""
+    j = Journal(path, reactor=clock, now=now)
+    assert j.guests("GRAND-LONDON") is None
+    j.set_guest("GRAND-LONDON", 123456, "101")
+    j.set_guest("GRAND-LONDON", 200101, "201")
+    j.set_guest("GRAND-LONDON", 200101, "202")  # a room move
+    j.set_guest("GRAND-LONDON", 123456, None)  # checked out
+    assert j.guests("GRAND-LONDON") is None  # not complete until a resync ended
+    j.mark_guest_list_complete("GRAND-LONDON")
+    j.close()
+    j = Journal(path, reactor=clock, now=now)
+    assert j.guests("GRAND-LONDON") == {200101: "202"}
+    assert j.guests("OTHER") is None
+    j.close()
