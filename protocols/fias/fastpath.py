@@ -1,0 +1,324 @@
+"""Fast paths for typed decode and encode, compiled from the same plans as the reference path.
+
+Decoding: records of one type from one peer nearly always have the same *shape* (the same field
+ids in the same order). For each shape seen, one regular expression checks every field's format
+and length and captures the values in a single C-level pass, and a small function generated from
+the plan turns the captures into the dataclass. Encoding: one function per typed class, generated
+from the plan, checks and formats each attribute without per-field lookups or calls.
+
+A fast path only ever *declines* (raises :class:`Slow`), it never rejects: anything unusual (a
+repeated field, an empty number, a decimal amount, a control character in text, a room move, a
+field the shape does not know) goes to the reference path in ``records.py`` and ``codec.py``,
+which decides and words the error. The tests compare both paths on random records.
+
+The generated source holds only names from the spec tables and the dataclasses, never bytes from
+the wire.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from .formats import FIRST_YEAR, LAST_YEAR, parse_date, parse_time
+from .records import PLANS, Collection, Group, Kind, Plan, Scalar
+from .spec import FIELDS, FieldSpec, Format
+
+
+class Slow(Exception):
+    """The fast path declines this value; the reference path decides."""
+
+
+# --- decode ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """One record layout: a pattern that checks and captures every value, and a builder."""
+
+    fullmatch: Callable[[str], re.Match[str] | None]
+    build: Callable[[tuple[str, ...]], Any]
+
+
+_AN_CHARACTER = r"[\x20-\x7b\x7d\x7e]"  # printable ASCII without '|'
+_ANS_CHARACTER = r"[^\x00-\x1f\x7f|]"  # no control character, no '|'
+
+
+def _value_pattern(spec: FieldSpec, kind: Kind) -> str | None:
+    """A capture group accepting a subset of what the reference check accepts."""
+    limit = spec.max_length
+    if spec.format is Format.N or spec.format is Format.M:
+        # Non-empty integers only: empty values and decimal points take the reference path.
+        if limit is None:
+            return r"(-?[0-9]+)"
+        if limit == 1:
+            return r"([0-9])"
+        return rf"([0-9]{{1,{limit}}}|-[0-9]{{1,{limit - 1}}})"
+    if spec.format is Format.D or spec.format is Format.T:
+        return r"([0-9]{6})"
+    if kind is Kind.YESNO:
+        return r"([YN])"
+    repeat = "*" if limit is None else f"{{0,{limit}}}"
+    character = _AN_CHARACTER if spec.format is Format.AN else _ANS_CHARACTER
+    return f"({character}{repeat})"
+
+
+def _value_expression(kind: Kind, capture: str) -> str | None:
+    if kind is Kind.INT or kind is Kind.AMOUNT:
+        return f"int({capture})"
+    if kind is Kind.TEXT or kind is Kind.DIGITS:
+        return capture
+    if kind is Kind.DATE:
+        return f"(DATES.get({capture}) or DATE({capture}))"
+    if kind is Kind.TIME:
+        return f"(TIMES.get({capture}) or TIME({capture}))"
+    if kind is Kind.YESNO:
+        return f"{capture} == 'Y'"
+    if kind is Kind.FLAG:
+        return "True"
+    return None  # durations and lists: rare, left to the reference path
+
+
+def _date(text: str) -> dt.date:
+    value = parse_date(text)
+    if value is None:
+        raise Slow
+    return value
+
+
+def _time(text: str) -> dt.time:
+    value = parse_time(text)
+    if value is None:
+        raise Slow
+    return value
+
+
+def _compile(source: str, name: str, namespace: dict[str, Any]) -> Any:
+    # Code generation as dataclasses does it: the source is built only from the spec tables.
+    exec(compile(source, f"<fias fastpath {name}>", "exec"), namespace)  # noqa: S102
+    return namespace[name]
+
+
+def compile_shape(plan: Plan, field_ids: tuple[str, ...]) -> Shape | None:
+    """The fast decoder for records of ``plan``'s type with exactly these fields in this order,
+    or ``None`` if such records always take the reference path."""
+    if len(set(field_ids)) != len(field_ids):
+        return None  # repeated ids: repeats are errors or specials, never the fast path
+    if not set(plan.spec.mandatory) <= set(field_ids):
+        return None
+    special_ids = plan.special.field_ids if plan.special is not None else frozenset()
+    patterns = [re.escape(plan.spec.record_type)]
+    lines = ["def build(g):", "    d = DEFAULTS.copy()"]
+    group_slots: dict[str, dict[int, str]] = {}
+    for position, fid in enumerate(field_ids):
+        if fid in special_ids:
+            return None
+        scalar = plan.scalars.get(fid)
+        if scalar is not None:
+            kind = scalar.kind
+        elif fid in plan.groups:
+            group, index = plan.groups[fid]
+            kind = group.kind
+        else:
+            return None  # unknown ids go to extra_fields on the reference path
+        pattern = _value_pattern(FIELDS[fid], kind)
+        expression = _value_expression(kind, f"g[{position}]")
+        if pattern is None or expression is None:
+            return None
+        patterns.append(re.escape(fid) + pattern)
+        if scalar is not None:
+            lines.append(f"    d[{scalar.attr!r}] = {expression}")
+        else:
+            group_slots.setdefault(group.attr, {})[index] = expression
+    for attr, slots in group_slots.items():
+        items = ", ".join(slots.get(i, "None") for i in range(max(slots) + 1))
+        lines.append(f"    d[{attr!r}] = ({items},)")
+    lines += ["    obj = NEW(CLS)", "    SET(obj, '__dict__', d)", "    return obj"]
+    namespace: dict[str, Any] = {
+        "DEFAULTS": plan.defaults,
+        "CLS": plan.cls,
+        "NEW": object.__new__,
+        "SET": object.__setattr__,
+        "DATES": _date_cache(),
+        "TIMES": _time_cache(),
+        "DATE": _date,
+        "TIME": _time,
+    }
+    build = _compile("\n".join(lines) + "\n", "build", namespace)
+    regex = re.compile(r"\|".join(patterns) + r"\|?")
+    return Shape(regex.fullmatch, build)
+
+
+def _date_cache() -> dict[str, dt.date]:
+    from . import formats
+
+    return formats._DATES
+
+
+def _time_cache() -> dict[str, dt.time]:
+    from . import formats
+
+    return formats._TIMES
+
+
+_SHAPE_LIMIT = 512  # distinct shapes compiled; past that, new shapes take the reference path
+_RECENT_LIMIT = 4  # shapes tried, most recent first, before the record is split
+_shapes: dict[tuple[str, tuple[str, ...]], Shape | None] = {}
+#: The shapes to try first, per typed record type.
+RECENT: dict[str, list[Shape]] = {rt: [] for rt in PLANS}
+
+
+def learn_shape(text: str) -> Shape | None:
+    """Find (or compile) the shape of a record whose cached shapes did not match."""
+    parts = text.split("|")
+    if len(parts) > 1 and not parts[-1]:
+        parts.pop()
+    rt = parts[0]
+    if rt not in PLANS or any(len(part) < 2 for part in parts[1:]):
+        return None
+    key = (rt, tuple(part[:2] for part in parts[1:]))
+    if key in _shapes:
+        shape = _shapes[key]
+    else:
+        if len(_shapes) >= _SHAPE_LIMIT:
+            return None
+        shape = _shapes[key] = compile_shape(PLANS[rt], key[1])
+    if shape is not None:
+        recent = RECENT[rt]
+        if shape in recent:
+            recent.remove(shape)
+        recent.insert(0, shape)
+        del recent[_RECENT_LIMIT:]
+    return shape
+
+
+# --- encode ----------------------------------------------------------------------------------
+
+_BAD_CHARACTER = re.compile(r"[\x00-\x1f\x7f]").search
+
+
+def _format_date(value: Any) -> str:
+    if value.__class__ is not dt.date or not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise Slow
+    return f"{value.year % 100:02d}{value.month:02d}{value.day:02d}"
+
+
+def _format_time(value: Any) -> str:
+    if value.__class__ is not dt.time:
+        raise Slow
+    return f"{value.hour:02d}{value.minute:02d}{value.second:02d}"
+
+
+def _integer_guard(name: str, limit: int | None) -> str:
+    if limit is None:
+        return f"{name}.__class__ is not int"
+    return f"{name}.__class__ is not int or not {-(10 ** (limit - 1))} < {name} < {10**limit}"
+
+
+def _text_guard(name: str, spec: FieldSpec, kind: Kind) -> str:
+    guard = f"{name}.__class__ is not str"
+    if spec.max_length is not None:
+        guard += f" or len({name}) > {spec.max_length}"
+    if kind is Kind.DIGITS:
+        guard += f" or not ({name}.isdigit() and {name}.isascii())"
+    elif spec.format is Format.AN:
+        guard += f" or not {name}.isascii()"
+    return guard
+
+
+def _scalar_lines(item: Scalar) -> list[str]:
+    fid, kind, spec = item.field_id, item.kind, FIELDS[item.field_id]
+    lines = [f"    v = d[{item.attr!r}]"]
+    if kind is Kind.INT or kind is Kind.AMOUNT:
+        lines += [
+            "    if v is not None:",
+            f"        if {_integer_guard('v', spec.max_length)}: raise SLOW",
+            f"        app({fid + '%d'!r} % v)",
+        ]
+    elif kind is Kind.TEXT or kind is Kind.DIGITS:
+        lines += [
+            "    if v is not None:",
+            f"        if {_text_guard('v', spec, kind)}: raise SLOW",
+            f"        app({fid!r} + v)",
+        ]
+    elif kind is Kind.DATE:
+        lines += ["    if v is not None:", f"        app({fid!r} + DATE(v))"]
+    elif kind is Kind.TIME:
+        lines += ["    if v is not None:", f"        app({fid!r} + TIME(v))"]
+    elif kind is Kind.YESNO:
+        lines += [
+            f"    if v is True: app({fid + 'Y'!r})",
+            f"    elif v is False: app({fid + 'N'!r})",
+            "    elif v is not None: raise SLOW",
+        ]
+    elif kind is Kind.FLAG:
+        lines += [f"    if v is True: app({fid!r})", "    elif v is not False: raise SLOW"]
+    else:
+        lines += ["    if v is not None: raise SLOW"]
+    return lines
+
+
+def _group_lines(item: Group) -> list[str]:
+    ids = item.field_ids
+    spec = FIELDS[ids[0]]
+    if item.kind is Kind.AMOUNT or item.kind is Kind.INT:
+        guard, text = _integer_guard("x", spec.max_length), "'%d' % x"
+    else:
+        guard, text = _text_guard("x", spec, item.kind), "x"
+    return [
+        f"    v = d[{item.attr!r}]",
+        "    if v:",
+        f"        if v.__class__ is not tuple or len(v) > {len(ids)}: raise SLOW",
+        "        for i, x in enumerate(v):",
+        "            if x is not None:",
+        f"                if {guard}: raise SLOW",
+        f"                app({ids!r}[i] + {text})",
+    ]
+
+
+def compile_encoder(plan: Plan) -> Callable[[Any, str, int], bytes]:
+    """The fast encoder of ``plan``'s class: ``encode(message, encoding, max_length)``."""
+    lines = ["def encode(msg, encoding, max_length):", "    d = msg.__dict__"]
+    lines.append("    if d['extra_fields']: raise SLOW")
+    for fid in plan.spec.mandatory:
+        attr = next(i.attr for i in plan.order if isinstance(i, Scalar) and i.field_id == fid)
+        lines.append(f"    if d[{attr!r}] is None: raise SLOW")
+    lines += [f"    out = [{plan.spec.record_type!r}]", "    app = out.append"]
+    for item in plan.order:
+        if isinstance(item, Collection):
+            # Minibar articles and PL guests take the reference path.
+            lines.append(f"    if d[{item.attr!r}]: raise SLOW")
+        elif item.attr == "old_share_flag":
+            # So does a GC room move (its second GS needs RO before it).
+            lines.append(f"    if d[{item.attr!r}] is not None: raise SLOW")
+        elif isinstance(item, Scalar):
+            lines += _scalar_lines(item)
+        else:
+            lines += _group_lines(item)
+    lines += [
+        "    out.append('')",
+        "    s = '|'.join(out)",
+        "    if s.count('|') != len(out) - 1: raise SLOW",
+        # isprintable() and encode('ascii') are the C fast lanes for the usual ASCII record.
+        "    if not s.isprintable() and BAD(s) is not None: raise SLOW",
+        "    b = s.encode('ascii') if s.isascii() else s.encode(encoding)",
+        "    if len(b) > max_length: raise SLOW",
+        "    return b'\\x02' + b + b'\\x03'",
+    ]
+    namespace: dict[str, Any] = {
+        "SLOW": Slow,
+        "BAD": _BAD_CHARACTER,
+        "DATE": _format_date,
+        "TIME": _format_time,
+    }
+    encoder = _compile("\n".join(lines) + "\n", "encode", namespace)
+    return cast(Callable[[Any, str, int], bytes], encoder)
+
+
+#: The fast encoder of each typed class.
+ENCODERS: dict[type[Any], Callable[[Any, str, int], bytes]] = {
+    plan.cls: compile_encoder(plan) for plan in PLANS.values()
+}
