@@ -1,0 +1,646 @@
+"""An IFC-like FIAS PMS server: the link state machine, inquiries, postings, guest broadcasts.
+
+Behaviour (reference/fias.md sections 2, 3 and 10 "Mock PMS state machine"):
+
+- ``LS`` on accept. ``LD``/``LR`` are collected until ``LA``; the server answers ``LA`` and the
+  link is *alive*. Data records before that are ignored. ``LD`` with ``RT`` is answered ``LC``.
+- Vendor ``LS`` while alive -> ``LA``; before alive -> ``LS``. Vendor ``LA`` while alive ->
+  nothing, unless it closes a re-description (``LD``/``LR``... sent while alive).
+- ``LE`` -> ``LE`` and close. A new connection replaces the old one (OPERA IFC), or is refused
+  when the hotel file says ``replace_connections = false`` (Protel).
+- ``DR`` -> ``DS``, one ``GI`` with ``SF`` per in-house guest, ``DE``.
+- Check-in, check-out and room moves (control API) are broadcast as ``GI``/``GO``/``GC`` with only
+  the fields the client's ``LR`` for that record asked for (no ``LR``: not sent). Resync ``GI``s
+  keep ``SF`` in any case, since it is what marks them.
+- Night audit start/end are sent as ``NS``/``NE`` (and ``NS`` again when a link comes up during
+  an audit); postings meanwhile are answered ``NA``.
+- ``PR`` inquiry (``PI`` = room number or name prefix; ``MX`` limits) -> ``PL`` with one
+  ``RN``/``G#``/``GN``/``BA`` block per guest, or ``PA`` ``NG``. The guests returned are
+  remembered *for this connection*: a room-charge ``PR`` posting must name one of them (the
+  spec's "posting must follow a successful inquiry"); otherwise it is answered ``UR`` (or, with
+  ``unqueried_posting = "ignore"``, not answered at all, as the spec says). Tender postings
+  (a PM that maps to a payment type) need no inquiry.
+- ``PR`` posting -> ``PA`` echoing ``P#``, ``WS``, ``SO``, ``ID``, ``G#``, ``GN``, ``RN`` (when the
+  request carried them), with ``CT`` naming the cause of any rejection.
+- ``PS`` (``PT`` C only) -> ``PA`` with ``RN``, ``AS``, ``P#``, ``DA``, ``TI``. One PS may be
+  outstanding (its answer delayed by a fault): another PS meanwhile is answered ``RY``.
+- Fault knobs (``simulators.faults``) delay, drop or force answers, close the link, split frames
+  and inject garbage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable
+from enum import StrEnum
+from typing import Any
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from protocols.fias import (
+    FiasDecodeError,
+    FiasEncodeError,
+    Framer,
+    FramingError,
+    LinkRecord,
+    Record,
+    decode_record,
+    encode_record,
+)
+from simulators.faults import FaultKnobs
+from simulators.ledger import (
+    ROOM,
+    FolioPosting,
+    GuestCheckedIn,
+    GuestCheckedOut,
+    GuestMoved,
+    Hotel,
+    HotelEvent,
+    HotelReset,
+    NightAuditEnded,
+    NightAuditStarted,
+    PostingOutcome,
+    Reservation,
+    Status,
+    UnqueriedPosting,
+)
+
+log = Logger()
+
+#: Records that run the link; everything else is a data record, ignored until the link is alive.
+LINK_RECORDS = frozenset({"LS", "LD", "LR", "LA", "LE"})
+#: Amount fields that must add up to TA (reference section 3.2).
+COMPONENT_FIELDS = tuple(
+    [f"S{i}" for i in range(1, 10)]
+    + [f"T{i}" for i in range(1, 10)]
+    + [f"D{i}" for i in range(1, 10)]
+    + ["TP", "SC", "+0"]
+)
+_CARD_FIELDS = re.compile(rb"\|(\$[123])[^|\x03]*")
+
+
+class LinkState(StrEnum):
+    STARTING = "starting"  # LS sent, waiting for the vendor's LD/LR/LA
+    ALIVE = "alive"
+    CLOSED = "closed"
+
+
+def fias_date(value: dt.date) -> str:
+    return value.strftime("%y%m%d")
+
+
+def fias_time(value: dt.datetime | dt.time) -> str:
+    return value.strftime("%H%M%S")
+
+
+def _yn(flag: bool) -> str:
+    return "Y" if flag else "N"
+
+
+def _masked(payload: bytes) -> bytes:
+    """The frame with card-track fields ($1, $2, $3) blanked, fit for a log."""
+    return _CARD_FIELDS.sub(rb"|\1***", payload)
+
+
+class FiasPmsProtocol(Protocol):
+    """One vendor connection to the simulated IFC."""
+
+    factory: FiasPmsFactory
+
+    def __init__(self) -> None:
+        self.state = LinkState.STARTING
+        self.link_records: dict[str, tuple[str, ...]] = {}
+        self.describing = False  # LD received since the last LA
+        self.inquired: set[int] = set()  # G#s that an inquiry on this connection returned
+        self.outstanding_ps: str | None = None  # P# of a PS whose answer is not sent yet
+        self.records_received = 0
+        self.records_sent = 0
+        self._delayed: list[IDelayedCall] = []
+        self._framer = Framer()
+
+    # -- connection -----------------------------------------------------------------------
+
+    @property
+    def peer(self) -> str:
+        address = self.transport.getPeer() if self.transport else None
+        host, port = getattr(address, "host", "?"), getattr(address, "port", "?")
+        return f"{host}:{port}"
+
+    def connectionMade(self) -> None:
+        if not self.factory.link_connected(self):
+            log.info("FIAS {peer}: refused, a link is up already", peer=self.peer)
+            self.state = LinkState.CLOSED
+            self.transport.loseConnection()
+            return
+        log.info("FIAS {peer}: connected; sending LS", peer=self.peer)
+        self.send("LS", self._stamp())
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self.state = LinkState.CLOSED
+        for call in self._delayed:
+            if call.active():
+                call.cancel()
+        self._delayed.clear()
+        self.factory.link_lost(self)
+
+    def close(self) -> None:
+        self.state = LinkState.CLOSED
+        self.transport.loseConnection()
+
+    # -- receiving ------------------------------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:
+        for item in self._framer.feed(data):
+            if self.state is LinkState.CLOSED:
+                return
+            if isinstance(item, FramingError):
+                log.warn(
+                    "FIAS {peer}: framing error ({reason}): {raw!r}",
+                    peer=self.peer,
+                    reason=item.reason,
+                    raw=_masked(item.raw)[:200],
+                )
+                continue
+            self.records_received += 1
+            if self.factory.knobs.take_record():
+                log.info(
+                    "FIAS {peer}: fault close_after_records: closing on {raw!r}",
+                    peer=self.peer,
+                    raw=_masked(item)[:200],
+                )
+                self.state = LinkState.CLOSED
+                self.transport.abortConnection()
+                return
+            try:
+                record = decode_record(item, self.factory.encoding)
+            except FiasDecodeError as exc:
+                log.warn(
+                    "FIAS {peer}: undecodable record ignored: {error}",
+                    peer=self.peer,
+                    error=_masked(str(exc).encode("latin-1", "replace")).decode("latin-1"),
+                )
+                continue
+            log.debug("FIAS {peer} <- {frame!r}", peer=self.peer, frame=_masked(item))
+            self.record_received(record)
+
+    def record_received(self, record: Record) -> None:
+        kind = record.record_type
+        if kind in LINK_RECORDS:
+            getattr(self, f"_link_{kind}")(record)
+        elif self.state is not LinkState.ALIVE:
+            log.info(
+                "FIAS {peer}: {kind} before the link is alive: ignored", peer=self.peer, kind=kind
+            )
+        elif kind == "DR":
+            self._resync()
+        elif kind == "PR":
+            self._posting_request(record)
+        elif kind == "PS":
+            self._posting_simple(record)
+        else:
+            log.info("FIAS {peer}: {kind} not handled by the simulator", peer=self.peer, kind=kind)
+
+    # -- link records ---------------------------------------------------------------------
+
+    def _link_LS(self, record: Record) -> None:  # noqa: N802 (wire names)
+        if self.state is LinkState.ALIVE:
+            self.send("LA", self._stamp())
+        else:
+            self.send("LS", self._stamp())
+
+    def _link_LD(self, record: Record) -> None:  # noqa: N802
+        self.describing = True
+        self.link_records.clear()
+        request_type = record.get("RT") or ""
+        if request_type.isdigit() and int(request_type) > 0:
+            self._link_configuration(int(request_type))
+
+    def _link_LR(self, record: Record) -> None:  # noqa: N802
+        link_record = LinkRecord.from_record(record)
+        self.link_records[link_record.record_id] = tuple(link_record.field_ids)
+
+    def _link_LA(self, record: Record) -> None:  # noqa: N802
+        if self.state is LinkState.ALIVE and not self.describing:
+            return  # IFC does not answer LA with LA while the link is alive
+        self.describing = False
+        self.send("LA", self._stamp())
+        if self.state is not LinkState.ALIVE:
+            self.state = LinkState.ALIVE
+            log.info(
+                "FIAS {peer}: link alive; LR for {records}",
+                peer=self.peer,
+                records=",".join(sorted(self.link_records)) or "nothing",
+            )
+            if self.factory.hotel.night_audit_running:
+                self.send("NS", self._stamp())
+
+    def _link_LE(self, record: Record) -> None:  # noqa: N802
+        self.send("LE", self._stamp())
+        log.info("FIAS {peer}: link end", peer=self.peer)
+        self.close()
+
+    def _link_configuration(self, request_type: int) -> None:
+        fields: list[tuple[str, str]] = []
+        if request_type & 1:
+            fields.append(("RP", ",".join(self.factory.hotel.config.fias.room_payment_methods)))
+        if request_type & 4:
+            fields.append(("A1", "foliogate-sim"))
+        fields.append(("PH", self.factory.hotel.config.fias.hotel_id))
+        self.send("LC", fields)
+
+    # -- resync and broadcasts ------------------------------------------------------------
+
+    def _resync(self) -> None:
+        self.send("DS", self._stamp())
+        hotel = self.factory.hotel
+        for reservation in hotel.in_house():
+            assert reservation.room is not None
+            shared = len(hotel.guests_in_room(reservation.room)) > 1
+            self.send_guest_record(
+                "GI", self._guest_fields(reservation, shared) + [("SF", "")], keep=("SF",)
+            )
+        self.send("DE", self._stamp())
+
+    def _guest_fields(self, r: Reservation, shared: bool) -> list[tuple[str, str]]:
+        assert r.room is not None
+        return [
+            ("RN", r.room),
+            ("G#", str(r.confirmation_number)),
+            ("GS", _yn(shared)),
+            ("GN", r.guest_name),
+            ("GA", fias_date(r.arrival)),
+            ("GD", fias_date(r.departure)),
+            ("NP", _yn(r.no_post)),
+            *self._stamp(),
+        ]
+
+    def hotel_event(self, event: HotelEvent) -> None:
+        if isinstance(event, HotelReset):
+            self.inquired.clear()
+        if self.state is not LinkState.ALIVE:
+            return
+        if isinstance(event, GuestCheckedIn):
+            self.send_guest_record("GI", self._guest_fields(event.reservation, event.shared))
+        elif isinstance(event, GuestCheckedOut):
+            r = event.reservation
+            assert r.room is not None
+            self.send_guest_record(
+                "GO",
+                [
+                    ("RN", r.room),
+                    ("G#", str(r.confirmation_number)),
+                    ("GS", _yn(event.shared)),
+                    *self._stamp(),
+                ],
+            )
+        elif isinstance(event, GuestMoved):
+            r = event.reservation
+            assert r.room is not None
+            fields = self._guest_fields(r, event.shared)
+            # On a move each GS follows the room it describes: RN..GS, then RO..GS.
+            self.send_guest_record(
+                "GC",
+                [("RN", r.room), ("GS", _yn(event.shared))]
+                + [f for f in fields if f[0] not in ("RN", "GS")]
+                + [("RO", event.old_room), ("GS", _yn(event.old_room_shared))],
+            )
+        elif isinstance(event, NightAuditStarted):
+            self.send("NS", self._stamp())
+        elif isinstance(event, NightAuditEnded):
+            self.send("NE", self._stamp())
+
+    def send_guest_record(
+        self, record_type: str, fields: list[tuple[str, str]], keep: Iterable[str] = ()
+    ) -> None:
+        """Send GI/GO/GC with only the fields the client's LR asked for (no LR: nothing)."""
+        wanted = self.link_records.get(record_type)
+        if wanted is None:
+            return
+        allowed = set(wanted) | set(keep)
+        self.send(record_type, [(fid, value) for fid, value in fields if fid in allowed])
+
+    # -- postings -------------------------------------------------------------------------
+
+    def _posting_request(self, record: Record) -> None:
+        echo = _echo(record, ("SO", "WS", "ID"))
+        p_no = record.get("P#")
+        is_inquiry = (
+            not record.get("G#") and record.get("PI") is not None and record.get("TA") is None
+        )
+        if is_inquiry:
+            self.answer(self._inquiry(record, echo))
+            return
+        forced = self.factory.knobs.take_reject()
+        answer_echo = echo + _echo(record, ("RN", "G#", "GN"))
+        if forced:
+            self.answer(
+                self._posting_answer(
+                    answer_echo, record, forced, f"fault injection: answering {forced}"
+                )
+            )
+            return
+        hotel = self.factory.hotel
+        pm = record.get("PM") or ""
+        if hotel.config.fias.payment_methods.get(pm) == ROOM and not self._was_inquired(record):
+            text = (
+                f"no inquiry returned G#{record.get('G#')}; inquire first"
+                if record.get("G#")
+                else "room posting needs the G# an inquiry returned"
+            )
+            if hotel.config.fias.unqueried_posting is UnqueriedPosting.IGNORE:
+                log.info("FIAS {peer}: PR P#{p} ignored: {text}", peer=self.peer, p=p_no, text=text)
+                return
+            self.answer(self._posting_answer(answer_echo, record, Status.UR, text))
+            return
+        outcome = self._post(record, source=f"FIAS PR P#{p_no} WS{record.get('WS') or ''}")
+        if outcome.ok and not record.get("RN") and outcome.reservation is not None:
+            answer_echo = [("RN", outcome.reservation.room or "")] + answer_echo
+        self.answer(
+            self._posting_answer(
+                answer_echo, record, outcome.status, None if outcome.ok else outcome.text
+            )
+        )
+
+    def _was_inquired(self, record: Record) -> bool:
+        number = record.get("G#") or ""
+        return number.isdigit() and int(number) in self.inquired
+
+    def _inquiry(self, record: Record, echo: list[tuple[str, str]]) -> tuple[str, list]:
+        hotel = self.factory.hotel
+        pm = record.get("PM") or ""
+        target = hotel.config.fias.payment_methods.get(pm)
+        if target is None:
+            return self._posting_answer(
+                echo, record, Status.UR, f"unknown payment method PM {pm!r}"
+            )
+        if target != ROOM:
+            return self._posting_answer(
+                echo, record, Status.UR, f"PM {pm} is not a room PM; it takes no inquiry"
+            )
+        text = record.get("PI") or ""
+        max_matches = record.get("MX") or ""
+        guests = hotel.inquire(text, int(max_matches) if max_matches.isdigit() else None)
+        if not guests:
+            return self._posting_answer(
+                echo, record, Status.NG, f"no guest in house matches PI {text}"
+            )
+        fields = list(echo)
+        for guest in guests:
+            assert guest.room is not None
+            self.inquired.add(guest.confirmation_number)
+            fields += [
+                ("RN", guest.room),
+                ("G#", str(guest.confirmation_number)),
+                ("GN", guest.guest_name),
+                ("BA", str(hotel.balance(guest.confirmation_number))),
+            ]
+        fields += _echo(record, ("P#",))
+        return "PL", fields
+
+    def _posting_simple(self, record: Record) -> None:
+        p_no = record.get("P#")
+        echo = _echo(record, ("RN",))
+        if self.outstanding_ps is not None:
+            self.answer(
+                self._simple_answer(
+                    echo,
+                    record,
+                    "RY",
+                    f"PS P#{self.outstanding_ps} still outstanding; wait for its PA",
+                )
+            )
+            return
+        forced = self.factory.knobs.take_reject()
+        if forced:
+            self.answer(
+                self._simple_answer(echo, record, forced, f"fault injection: answering {forced}"),
+                ps=p_no,
+            )
+            return
+        posting_type = record.get("PT")
+        if posting_type != "C":
+            self.answer(
+                self._simple_answer(
+                    echo,
+                    record,
+                    Status.UR,
+                    f"PT{posting_type} not supported; send PTC with TA",
+                ),
+                ps=p_no,
+            )
+            return
+        outcome = self._post(record, source=f"FIAS PS P#{p_no or ''}")
+        self.answer(
+            self._simple_answer(echo, record, outcome.status, None if outcome.ok else outcome.text),
+            ps=p_no,
+        )
+
+    def _post(self, record: Record, source: str) -> PostingOutcome:
+        """Book a PR/PS posting through the ledger (UR for a missing or bad amount)."""
+        hotel = self.factory.hotel
+        pm = record.get("PM") or hotel.config.fias.room_payment_methods[0]
+        total = _amount(record.get("TA"))
+        if total is None:
+            return PostingOutcome(Status.UR, "TA missing or not a whole amount in minor units")
+        components: list[int] = []
+        for field_id in COMPONENT_FIELDS:
+            for raw in record.get_all(field_id):
+                value = _amount(raw)
+                if value is None:
+                    return PostingOutcome(Status.UR, f"{field_id}{raw} is not a whole amount")
+                components.append(value)
+        so = record.get("SO") or ""
+        if so and not so.isdigit():
+            return PostingOutcome(Status.UR, f"unknown sales outlet SO {so}")
+        g_no = record.get("G#") or ""
+        posting = FolioPosting(
+            payment_method=pm,
+            total_amount=total,
+            sales_outlet=int(so) if so.isdigit() else None,
+            confirmation_number=int(g_no) if g_no.isdigit() and int(g_no) else None,
+            room=record.get("RN") or None,
+            components=tuple(components),
+            reference=record.get("CT") or record.get("X1") or record.get("C#") or "",
+            source=source,
+        )
+        outcome = hotel.post(posting)
+        log.info(
+            "FIAS {peer}: {source} PM {pm} TA {ta} -> {status} {text}",
+            peer=self.peer,
+            source=source,
+            pm=pm,
+            ta=total,
+            status=outcome.status.value,
+            text=outcome.text,
+        )
+        return outcome
+
+    def _posting_answer(
+        self, echo: list[tuple[str, str]], record: Record, status: str, text: str | None
+    ) -> tuple[str, list]:
+        fields = list(echo) + [("AS", str(status))]
+        if text:
+            fields.append(("CT", text[:50]))
+        fields += self._request_stamp(record) + _echo(record, ("P#",))
+        return "PA", fields
+
+    def _simple_answer(
+        self, echo: list[tuple[str, str]], record: Record, status: str, text: str | None
+    ) -> tuple[str, list]:
+        fields = list(echo) + [("AS", str(status))] + _echo(record, ("P#",))
+        fields += self._request_stamp(record)
+        if text:
+            fields.append(("CT", text[:50]))
+        return "PA", fields
+
+    def _request_stamp(self, record: Record) -> list[tuple[str, str]]:
+        """DA/TI echoed from the request (the spec's answers do), else the time now."""
+        stamp = dict(self._stamp())
+        return [("DA", record.get("DA") or stamp["DA"]), ("TI", record.get("TI") or stamp["TI"])]
+
+    # -- sending --------------------------------------------------------------------------
+
+    def answer(self, answer: tuple[str, list[tuple[str, str]]], ps: str | None = None) -> None:
+        """Send a PA/PL through the fault knobs: dropped, delayed or at once."""
+        record_type, fields = answer
+        knobs = self.factory.knobs
+        if knobs.take_drop():
+            log.info(
+                "FIAS {peer}: fault drop_answers: {kind} not sent", peer=self.peer, kind=record_type
+            )
+            return
+        delay_ms = knobs.current.delay_ms
+        if not delay_ms:
+            self.send(record_type, fields)
+            return
+        if ps is not None:
+            self.outstanding_ps = ps
+
+        def deliver() -> None:
+            self._delayed.remove(call)
+            if ps is not None:
+                self.outstanding_ps = None
+            if self.state is not LinkState.CLOSED:
+                self.send(record_type, fields)
+
+        call = self.factory.clock.callLater(delay_ms / 1000, deliver)
+        self._delayed.append(call)
+
+    def send(self, record_type: str, fields: Iterable[tuple[str, str]]) -> None:
+        if self.state is LinkState.CLOSED:
+            return
+        record = Record(record_type, tuple(fields))
+        try:
+            frame = encode_record(record, self.factory.encoding)
+        except FiasEncodeError as exc:
+            log.error(
+                "FIAS {peer}: cannot encode {kind}: {error}",
+                peer=self.peer,
+                kind=record_type,
+                error=str(exc),
+            )
+            return
+        log.debug("FIAS {peer} -> {frame!r}", peer=self.peer, frame=_masked(frame))
+        self.records_sent += 1
+        faults = self.factory.knobs.current
+        if faults.garbage:
+            self.transport.write(faults.garbage.encode("latin-1"))
+        size = faults.split_writes
+        if size:
+            for start in range(0, len(frame), size):
+                self.transport.write(frame[start : start + size])
+        else:
+            self.transport.write(frame)
+
+    def _stamp(self) -> list[tuple[str, str]]:
+        now = self.factory.now()
+        return [("DA", fias_date(now)), ("TI", fias_time(now))]
+
+
+def _echo(record: Record, field_ids: Iterable[str]) -> list[tuple[str, str]]:
+    """The request's own values of these fields, for those it carried."""
+    return [(fid, value) for fid in field_ids if (value := record.get(fid)) is not None]
+
+
+def _amount(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    digits = raw[1:] if raw.startswith("-") else raw
+    return int(raw) if digits.isdigit() else None
+
+
+class FiasPmsFactory(Factory):
+    """The IFC: one hotel, one live link at a time, fault knobs, an injected clock."""
+
+    protocol = FiasPmsProtocol
+    noisy = False
+
+    def __init__(
+        self,
+        hotel: Hotel,
+        knobs: FaultKnobs,
+        clock: IReactorTime,
+        now: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self.hotel = hotel
+        self.knobs = knobs
+        self.clock = clock
+        self.now = now or (lambda: dt.datetime.fromtimestamp(clock.seconds()))
+        self.encoding = hotel.config.fias.encoding
+        self.current: FiasPmsProtocol | None = None
+        self.connections = 0
+        self._unsubscribe = hotel.subscribe(self._hotel_event)
+
+    def buildProtocol(self, addr: Any) -> FiasPmsProtocol:
+        protocol = self.protocol()
+        protocol.factory = self
+        return protocol
+
+    def link_connected(self, protocol: FiasPmsProtocol) -> bool:
+        """A client connected: replace the current link, or refuse the newcomer."""
+        old = self.current
+        if old is not None and old.state is not LinkState.CLOSED:
+            if not self.hotel.config.fias.replace_connections:
+                return False
+            log.info("FIAS {peer}: replaced by a new connection", peer=old.peer)
+            old.state = LinkState.CLOSED
+            old.transport.abortConnection()
+        self.current = protocol
+        self.connections += 1
+        return True
+
+    def link_lost(self, protocol: FiasPmsProtocol) -> None:
+        if self.current is protocol:
+            self.current = None
+            log.info("FIAS {peer}: link down", peer=protocol.peer)
+
+    def _hotel_event(self, event: HotelEvent) -> None:
+        if self.current is not None:
+            self.current.hotel_event(event)
+
+    def link_status(self) -> dict[str, Any]:
+        link = self.current
+        if link is None:
+            return {"state": "down", "connections": self.connections}
+        return {
+            "state": link.state.value,
+            "peer": link.peer,
+            "connections": self.connections,
+            "records_received": link.records_received,
+            "records_sent": link.records_sent,
+            "link_records": sorted(link.link_records),
+        }
+
+    def disconnect(self) -> None:
+        """Drop the current link (simulator shutdown)."""
+        if self.current is not None:
+            self.current.state = LinkState.CLOSED
+            self.current.transport.abortConnection()
+
+    def stop(self) -> None:
+        self._unsubscribe()
+        self.disconnect()
