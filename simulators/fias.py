@@ -117,6 +117,7 @@ class FiasPmsProtocol(Protocol):
         self.describing = False  # LD received since the last LA
         self.inquired: set[int] = set()  # G#s that an inquiry on this connection returned
         self.outstanding_ps: str | None = None  # P# of a PS whose answer is not sent yet
+        self.night_audit_announced = False  # NS sent, NE not yet
         self.records_received = 0
         self.records_sent = 0
         self._delayed: list[IDelayedCall] = []
@@ -236,7 +237,7 @@ class FiasPmsProtocol(Protocol):
                 records=",".join(sorted(self.link_records)) or "nothing",
             )
             if self.factory.hotel.night_audit_running:
-                self.send("NS", self._stamp())
+                self._night_audit(True)
 
     def _link_LE(self, record: Record) -> None:  # noqa: N802
         self.send("LE", self._stamp())
@@ -283,6 +284,8 @@ class FiasPmsProtocol(Protocol):
             self.inquired.clear()
         if self.state is not LinkState.ALIVE:
             return
+        if isinstance(event, HotelReset) and self.night_audit_announced:
+            self._night_audit(False)  # a reset ends the audit; do not leave the client holding
         if isinstance(event, GuestCheckedIn):
             self.send_guest_record("GI", self._guest_fields(event.reservation, event.shared))
         elif isinstance(event, GuestCheckedOut):
@@ -309,9 +312,13 @@ class FiasPmsProtocol(Protocol):
                 + [("RO", event.old_room), ("GS", _yn(event.old_room_shared))],
             )
         elif isinstance(event, NightAuditStarted):
-            self.send("NS", self._stamp())
+            self._night_audit(True)
         elif isinstance(event, NightAuditEnded):
-            self.send("NE", self._stamp())
+            self._night_audit(False)
+
+    def _night_audit(self, running: bool) -> None:
+        self.night_audit_announced = running
+        self.send("NS" if running else "NE", self._stamp())
 
     def send_guest_record(
         self, record_type: str, fields: list[tuple[str, str]], keep: Iterable[str] = ()

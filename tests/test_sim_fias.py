@@ -557,3 +557,11 @@ def test_reset_forgets_the_inquiries_of_the_link(link, hotel):
     link.send("PR|P#1|WSPOS1|PMROOM|PI101|")
     hotel.reset()
     assert link.protocol.inquired == set()
+
+
+def test_reset_during_a_night_audit_sends_ne(link, hotel):
+    hotel.start_night_audit()
+    hotel.reset()
+    assert link.received() == ["NS|" + STAMP, "NE|" + STAMP]
+    hotel.reset()
+    assert link.received() == []

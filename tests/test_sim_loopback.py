@@ -3,15 +3,20 @@ codec) talks to the running simulator, and the folio is read back through the co
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import socket
 import urllib.error
 import urllib.request
 
+import pytest
 import pytest_twisted
+from twisted.internet.error import CannotListenError
+from twisted.internet.protocol import Factory
 
-from simulators.ledger import DEMO_HOTEL
+from simulators.faults import Faults
+from simulators.ledger import DEMO_HOTEL, load_hotel_config
 from simulators.service import start_simulator
 
 NOW = dt.datetime(2026, 11, 27, 10, 4, 5)
@@ -126,6 +131,8 @@ def test_plain_socket_client_links_up_inquires_posts_and_the_folio_shows_it():
         ("ONEJOURNEY", -5000, "ONEJOURNEY"),
     ]
     assert folio["totals"] == {"revenue": 2500, "deposit": 5000, "payment": -5000}
+    # After LE the server closes the link; the HTTP request may arrive just before the reactor
+    # has seen the socket go (state "closed") or after ("down"): both mean no live link.
     assert seen["healthz"][1]["fias"]["state"] in ("down", "closed")
 
 
@@ -145,3 +152,38 @@ def test_stop_closes_both_ports():
         return False
 
     assert (yield threads.deferToThread(refused))
+
+
+@pytest_twisted.inlineCallbacks
+def test_hotel_file_can_start_the_simulator_with_a_night_audit_held_open():
+    from twisted.internet import reactor
+
+    config = dataclasses.replace(load_hotel_config(), faults=Faults(hold_night_audit=True))
+    simulator = yield start_simulator(reactor, config, LOOPBACK, LOOPBACK, now=lambda: NOW)
+    try:
+        assert simulator.hotel.night_audit_running
+        assert simulator.knobs.current.hold_night_audit
+    finally:
+        yield simulator.stop()
+
+
+@pytest_twisted.inlineCallbacks
+def test_control_port_that_cannot_listen_fails_the_start_and_frees_the_fias_port():
+    from twisted.internet import reactor
+
+    busy = reactor.listenTCP(0, Factory(), interface="127.0.0.1")
+    probe = reactor.listenTCP(0, Factory(), interface="127.0.0.1")
+    fias_port = probe.getHost().port
+    yield probe.stopListening()
+    try:
+        with pytest.raises(CannotListenError):
+            yield start_simulator(
+                reactor,
+                DEMO_HOTEL,
+                f"tcp:port={fias_port}:interface=127.0.0.1",
+                f"tcp:port={busy.getHost().port}:interface=127.0.0.1",
+            )
+        again = reactor.listenTCP(fias_port, Factory(), interface="127.0.0.1")
+        yield again.stopListening()
+    finally:
+        yield busy.stopListening()
