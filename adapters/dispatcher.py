@@ -1,0 +1,384 @@
+"""The dispatcher: takes a property's pending legs from the journal and posts them, in order.
+
+One :class:`Dispatcher` per property drives one protocol channel (today the FIAS link). It keeps
+the rules of issue 3 section 4 and DESIGN section 5:
+
+- Legs go out in order of arrival. A later leg of a reservation never overtakes an earlier pending
+  one: once a leg of a reservation has to wait, every later leg of that reservation waits too.
+  (Legs already in the exception queue do not block later ones; the operator decides about them.)
+- Nothing goes out while the link is down, between ``DS`` and ``DE`` or between ``NS`` and ``NE``.
+- A leg that needs the guest in house waits for the guest's ``GI``; after the property's
+  ``deposit_wait_hours`` it goes to the exception queue instead.
+- Retryable answers (``RY``, link lost before the posting went out) back off exponentially with
+  jitter up to a cap; all three are injectable.
+- Terminal answers go to the exception queue with the PMS's text; no answer in time makes the leg
+  ``unknown`` and it is never re-sent on its own.
+- The journal marks a leg ``sent`` (and its ``P#`` is committed) before the posting touches the
+  wire, so a crash can never post a leg twice.
+- After the last leg of an event posts, the guest's folio balance is inquired and recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.defer import Deferred, inlineCallbacks, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+
+from adapters.config import PropertyConfig
+from adapters.domain import Leg, LegState
+from adapters.fias_link import FiasLink, GuestEventKind, LinkStatus
+from adapters.fias_postings import LinkPosting, PostingOutcome, PostingResult
+from adapters.journal import Journal
+
+log = Logger(namespace="foliogate.dispatcher")
+
+GUEST_NOT_IN_HOUSE = "guest not in house: waiting for the PMS's check-in (GI)"
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff for retryable answers: ``initial * factor**(n-1)``, capped, jittered.
+
+    ``jitter()`` returns a float in [0, 1); the delay is scaled by ``1 + spread * (j - 0.5)`` so
+    retries of many legs spread out instead of arriving together.
+    """
+
+    initial: float = 2.0
+    factor: float = 2.0
+    cap: float = 300.0
+    spread: float = 0.2
+
+    def delay(self, attempt: int, jitter: float) -> float:
+        base = min(self.cap, self.initial * self.factor ** max(0, attempt - 1))
+        return max(0.0, base * (1 + self.spread * (jitter - 0.5)))
+
+
+class LegMappingError(ValueError):
+    """A leg names a code the property's protocol mapping does not know (never retried)."""
+
+
+def link_posting(leg: Leg, prop: PropertyConfig) -> LinkPosting:
+    """The FIAS posting for ``leg``: codes become ``SO``/``PM`` through the property's mapping."""
+    fias = prop.fias
+    if fias is None:
+        raise LegMappingError(f"property {prop.name} has no FIAS mapping")
+    plan = leg.plan
+    try:
+        reservation = int(leg.confirmation_number)
+    except ValueError:
+        raise LegMappingError(
+            f"confirmation number {leg.confirmation_number!r} is not a FIAS reservation "
+            "number (G# is numeric)"
+        ) from None
+    if plan.payment_type is None:
+        payment_method = fias.room_payment_method
+    elif plan.payment_type in fias.payment_methods:
+        payment_method = fias.payment_methods[plan.payment_type]
+    else:
+        raise LegMappingError(
+            f"payment type {plan.payment_type} has no FIAS payment method (PM) in "
+            f"properties.{prop.name}.fias.payment_methods"
+        )
+    sales_outlet = None
+    if plan.transaction_code is not None:
+        if plan.transaction_code not in fias.sales_outlets:
+            raise LegMappingError(
+                f"transaction code {plan.transaction_code} has no FIAS sales outlet (SO) in "
+                f"properties.{prop.name}.fias.sales_outlets"
+            )
+        sales_outlet = fias.sales_outlets[plan.transaction_code]
+    return LinkPosting(
+        leg_reference=leg.reference,
+        reservation_number=reservation,
+        payment_method=payment_method,
+        total_amount=plan.amount,
+        sales_outlet=sales_outlet,
+        workstation=prop.workstation,
+    )
+
+
+class Dispatcher:
+    """Posts one property's legs over one FIAS link (see the module docstring for the rules)."""
+
+    def __init__(
+        self,
+        *,
+        journal: Journal,
+        prop: PropertyConfig,
+        link: FiasLink,
+        clock: IReactorTime,
+        now: Callable[[], dt.datetime],
+        jitter: Callable[[], float] = random.random,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.journal = journal
+        self.prop = prop
+        self.link = link
+        self.clock = clock
+        self._now = now
+        self._jitter = jitter
+        self._backoff = backoff or Backoff()
+        self._running = False
+        self._again = False
+        self._stopped = False
+        self._wake_call: IDelayedCall | None = None
+        self._timer: IDelayedCall | None = None
+        self._timer_at: float | None = None
+        self._current: dict[str, int] = {}  # leg reference -> leg id, for on_posting_written
+        self._idle_waiters: list[Deferred[None]] = []
+
+    # -- hooks the link and the API call ------------------------------------------------------
+
+    def wake(self) -> None:
+        """Something changed (an event arrived, the link came up, a guest checked in...)."""
+        if self._stopped:
+            return
+        if self._running:
+            self._again = True
+            return
+        if self._wake_call is None or not self._wake_call.active():
+            self._wake_call = self.clock.callLater(0, self._pass)
+
+    def on_link_state(self, status: LinkStatus) -> None:
+        if status.can_post:
+            self.wake()
+
+    def on_guest_event(self, kind: GuestEventKind, reservation_number: int, room: str) -> None:
+        if kind is not GuestEventKind.CHECK_OUT:
+            self.wake()
+
+    def on_posting_written(self, leg_reference: str, posting_number: int) -> None:
+        """Called by the link right before the posting PR is written: journal it as sent."""
+        leg_id = self._current.get(leg_reference)
+        if leg_id is None:  # pragma: no cover - the link only posts what we asked
+            raise RuntimeError(f"posting for an unknown leg {leg_reference}")
+        self.journal.mark_sent(leg_id, posting_number)
+
+    def on_frame(self, direction: str, payload: bytes, leg_reference: str | None) -> None:
+        leg_id = self._current.get(leg_reference) if leg_reference else None
+        self.journal.log_wire(direction, "fias", payload, property=self.prop.name, leg_id=leg_id)
+
+    def stop(self) -> None:
+        self._stopped = True
+        for call in (self._wake_call, self._timer):
+            if call is not None and call.active():
+                call.cancel()
+
+    def idle(self) -> Deferred[None]:
+        """Fires when no pass is running (for a clean shutdown and for tests)."""
+        d: Deferred[None] = Deferred()
+        if not self._running:
+            d.callback(None)
+        else:
+            self._idle_waiters.append(d)
+        return d
+
+    # -- the pass -----------------------------------------------------------------------------
+
+    @inlineCallbacks
+    def _pass(self) -> Any:
+        self._wake_call = None
+        if self._running or self._stopped:
+            return
+        self._running = True
+        try:
+            while not self._stopped:
+                self._again = False
+                leg = self._next_leg()
+                if leg is None:
+                    if self._again:
+                        continue
+                    break
+                outcome = yield self._post(leg)
+                if outcome is not None:
+                    yield self._record(leg, outcome)
+        except Exception:
+            log.failure("dispatcher pass for {property} failed", property=self.prop.name)
+            self._schedule_timer(self._backoff.initial)
+        finally:
+            self._running = False
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for d in waiters:
+                d.callback(None)
+
+    def _next_leg(self) -> Leg | None:
+        """The first leg that may go now, marking the ones that must wait."""
+        now = self._now()
+        blocked: set[str] = set()
+        status = self.link.status
+        hold = _hold_reason(status)
+        earliest: dt.datetime | None = None
+        for leg in self.journal.pending_legs(self.prop.name):
+            conf = leg.confirmation_number
+            if conf in blocked:
+                continue
+            if hold is not None:
+                if leg.state is LegState.PLANNED:
+                    self.journal.mark_waiting(leg.leg_id, hold)
+                continue
+            if leg.not_before is not None and leg.not_before > now:
+                blocked.add(conf)
+                earliest = leg.not_before if earliest is None else min(earliest, leg.not_before)
+                continue
+            if leg.plan.needs_in_house and not self._in_house(conf):
+                blocked.add(conf)
+                self._hold_for_guest(leg, now)
+                continue
+            return leg
+        if earliest is not None:
+            self._schedule_timer((earliest - now).total_seconds())
+        return None
+
+    def _in_house(self, confirmation_number: str) -> bool:
+        try:
+            number = int(confirmation_number)
+        except ValueError:
+            return True  # let the posting fail with a mapping error that names the cause
+        return self.link.room_of(number) is not None
+
+    def _hold_for_guest(self, leg: Leg, now: dt.datetime) -> None:
+        created = leg.created_at or now
+        expires = created + dt.timedelta(hours=self.prop.deposit_wait_hours)
+        if now >= expires:
+            self.journal.mark_rejected(
+                leg.leg_id,
+                None,
+                f"guest {leg.confirmation_number} did not check in within "
+                f"{self.prop.deposit_wait_hours} h; the leg was never posted",
+            )
+            return
+        if leg.reason != GUEST_NOT_IN_HOUSE:
+            self.journal.mark_waiting(leg.leg_id, GUEST_NOT_IN_HOUSE)
+        self._schedule_timer((expires - now).total_seconds())
+
+    def _schedule_timer(self, seconds: float) -> None:
+        seconds = max(0.0, seconds)
+        at = self.clock.seconds() + seconds
+        if self._timer is not None and self._timer.active():
+            if self._timer_at is not None and self._timer_at <= at:
+                return
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = self.clock.callLater(seconds, self.wake)
+
+    def _post(self, leg: Leg) -> Deferred[PostingOutcome | None]:
+        self._current[leg.reference] = leg.leg_id
+        try:
+            posting = link_posting(leg, self.prop)
+            # post() refuses at once what cannot go on the wire (too long, unencodable).
+            d2: Deferred[PostingOutcome | None] = self.link.post(posting)  # type: ignore[assignment]
+        except ValueError as exc:  # LegMappingError included
+            self._current.pop(leg.reference, None)
+            self.journal.mark_rejected(leg.leg_id, None, f"mapping error: {exc}")
+            return succeed(None)
+
+        def forget(result: Any) -> Any:
+            self._current.pop(leg.reference, None)
+            return result
+
+        return d2.addBoth(forget)
+
+    @inlineCallbacks
+    def _record(self, leg: Leg, outcome: PostingOutcome) -> Any:
+        """Journal what the PMS said, per DESIGN section 5's classes."""
+        journal = self.journal
+        result = outcome.result
+        text = outcome.clear_text or outcome.reason
+        if result is PostingResult.POSTED:
+            journal.mark_posted(leg.leg_id, outcome.answer_status, outcome.clear_text)
+            yield self._after_posted(leg, outcome)
+        elif result is PostingResult.NOT_IN_HOUSE and outcome.inquiry_number is None:
+            # We have seen no check-in for this guest: wait for the GI, nothing was sent.
+            journal.mark_waiting(leg.leg_id, GUEST_NOT_IN_HOUSE)
+        elif result is PostingResult.NOT_IN_HOUSE:
+            # The link saw the guest check in, but the PMS's inquiry does not list them (a
+            # missed GO or move, a wrong room): an operator must look, not a retry loop.
+            journal.mark_rejected(
+                leg.leg_id,
+                outcome.answer_status,
+                f"the PMS does not list guest {leg.confirmation_number} in room "
+                f"{outcome.room or '?'}: {text or 'no such guest'}",
+            )
+        elif result is PostingResult.NIGHT_AUDIT:
+            delay = self._backoff.delay(leg.attempts + 1, self._jitter())
+            journal.mark_waiting(
+                leg.leg_id,
+                "night audit: the PMS answered NA; waiting for NE",
+                self._now() + dt.timedelta(seconds=delay),
+            )
+            self._schedule_timer(delay)
+        elif result in (PostingResult.RETRYABLE, PostingResult.NOT_SENT):
+            delay = self._backoff.delay(leg.attempts + 1, self._jitter())
+            what = (
+                f"the PMS answered {outcome.answer_status}: {text}"
+                if result is PostingResult.RETRYABLE
+                else f"not sent: {outcome.reason}"
+            )
+            journal.mark_waiting(
+                leg.leg_id,
+                f"{what}; retry in {delay:.1f} s",
+                self._now() + dt.timedelta(seconds=delay),
+            )
+            self._schedule_timer(delay)
+        elif result is PostingResult.REJECTED:
+            journal.mark_rejected(leg.leg_id, outcome.answer_status, text or "rejected")
+            log.warn(
+                "leg {leg} of {event_id} rejected by {property}: {status} {text}",
+                leg=leg.reference,
+                event_id=leg.event_id,
+                property=self.prop.name,
+                status=outcome.answer_status,
+                text=text,
+            )
+        elif result is PostingResult.UNKNOWN:
+            journal.mark_unknown(leg.leg_id, outcome.reason or "no answer from the PMS in time")
+            log.warn(
+                "leg {leg} of {event_id}: outcome unknown ({reason}); to the exception queue",
+                leg=leg.reference,
+                event_id=leg.event_id,
+                reason=outcome.reason,
+            )
+        else:  # pragma: no cover - every result is handled above
+            raise AssertionError(result)
+
+    @inlineCallbacks
+    def _after_posted(self, leg: Leg, outcome: PostingOutcome) -> Any:
+        """After the last leg of an event posts, record the folio balance the PMS reports."""
+        record = self.journal.event(leg.event_id)
+        if record is None or any(
+            other.state is not LegState.POSTED for other in getattr(record, "legs", ())
+        ):
+            return
+        try:
+            balance = yield self.link.inquire_balance(int(leg.confirmation_number), outcome.room)
+        except Exception as exc:  # the posting stands; only the read-back failed
+            log.warn(
+                "balance inquiry after {event_id} failed: {error}",
+                event_id=leg.event_id,
+                error=str(exc),
+            )
+            return
+        if balance is not None:
+            self.journal.record_balance(
+                leg.event_id,
+                int(balance),
+                self.prop.currency,
+                leg_id=leg.leg_id,
+                confirmation_number=leg.confirmation_number,
+            )
+
+
+def _hold_reason(status: LinkStatus) -> str | None:
+    if status.night_audit:
+        return "night audit in progress (between NS and NE)"
+    if status.resync:
+        return "database resync in progress (between DS and DE)"
+    if not status.can_post:
+        return f"link {status.state.value}: waiting for the PMS link"
+    return None

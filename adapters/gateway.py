@@ -1,0 +1,163 @@
+"""The running gateway: journal + ingest API + one link and dispatcher per property.
+
+:class:`Gateway` wires the parts the rest of ``adapters/`` builds and owns their lifecycle; it is
+what ``foliogate run`` and ``foliogate demo`` start. Everything that varies (reactor, clock,
+``now()``, jitter, environment) is passed in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.endpoints import clientFromString, serverFromString
+from twisted.logger import Logger
+
+from adapters.api import make_site
+from adapters.config import GatewayConfig, Profile, PropertyConfig
+from adapters.dispatcher import Dispatcher
+from adapters.fias_link import FiasLink, GuestEventKind, LinkStatus
+from adapters.journal import Journal
+
+log = Logger(namespace="foliogate.gateway")
+
+
+class PropertyRuntime:
+    """One property's link and dispatcher."""
+
+    def __init__(self, prop: PropertyConfig, link: FiasLink, dispatcher: Dispatcher) -> None:
+        self.prop = prop
+        self.link = link
+        self.dispatcher = dispatcher
+
+
+class Gateway:
+    """The service: ``start()`` opens the journal, listens and connects; ``stop()`` undoes it."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        reactor: Any,
+        now: Callable[[], dt.datetime] | None = None,
+        environ: Mapping[str, str] | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.config = config
+        self.reactor = reactor
+        self._now = now or (lambda: dt.datetime.now(dt.UTC))
+        self._environ = os.environ if environ is None else environ
+        self._jitter = jitter
+        self.journal: Journal | None = None
+        self.api_port: Any = None
+        self.properties: dict[str, PropertyRuntime] = {}
+
+    @property
+    def api_url(self) -> str:
+        host = self.api_port.getHost()
+        return f"http://{host.host}:{host.port}"
+
+    @inlineCallbacks
+    def start(self) -> Any:
+        journal = self.journal = Journal(
+            str(self.config.gateway.journal), reactor=self.reactor, now=self._now
+        )
+        for prop in self.config.properties.values():
+            if prop.profile is not Profile.FIAS:
+                log.warn(
+                    "property {property}: profile {profile} is not supported by this build; "
+                    "its legs stay planned",
+                    property=prop.name,
+                    profile=prop.profile.value,
+                )
+                continue
+            self.properties[prop.name] = self._fias_runtime(journal, prop)
+        site = make_site(journal, self.config, self.reactor, self._event_accepted,
+                         environ=self._environ)  # fmt: skip
+        self.api_port = yield serverFromString(self.reactor, self.config.gateway.listen).listen(
+            site
+        )
+        for runtime in self.properties.values():
+            runtime.link.startService()
+            runtime.dispatcher.wake()
+        log.info("foliogate listening on {url}", url=self.api_url)
+
+    def _fias_runtime(self, journal: Journal, prop: PropertyConfig) -> PropertyRuntime:
+        assert prop.fias is not None
+        holder: dict[str, Dispatcher] = {}
+        in_resync = [False]
+
+        def state(status: LinkStatus) -> None:
+            if in_resync[0] and not status.resync:
+                journal.mark_guest_list_complete(prop.name)  # DS..DE listed everyone
+            in_resync[0] = status.resync
+            log.info(
+                "link {property}: {state}{holds}",
+                property=prop.name,
+                state=status.state.value,
+                holds=(" (resync)" if status.resync else "")
+                + (" (night audit)" if status.night_audit else ""),
+            )
+            holder["d"].on_link_state(status)
+
+        def guest(kind: GuestEventKind, number: int, room: str) -> None:
+            journal.set_guest(prop.name, number, None if kind is GuestEventKind.CHECK_OUT else room)
+            holder["d"].on_guest_event(kind, number, room)
+
+        link = FiasLink(
+            clientFromString(self.reactor, prop.endpoint),
+            workstation=prop.workstation,
+            next_posting_number=lambda: journal.next_posting_number(prop.name),
+            clock=self.reactor,
+            now=lambda: self._now().astimezone().replace(tzinfo=None),
+            room_payment_method=prop.fias.room_payment_method,
+            alive_interval=prop.alive_interval_seconds,
+            posting_timeout=prop.answer_timeout_seconds,
+            jitter=self._jitter,
+            on_state_change=state,
+            on_guest_event=guest,
+            on_frame=lambda direction, payload, ref: holder["d"].on_frame(direction, payload, ref),
+            on_posting_written=lambda ref, number: holder["d"].on_posting_written(ref, number),
+        )
+        known = journal.guests(prop.name)
+        if known is None:
+            # A journal that never saw this property's guests (new, or lost): ask the PMS once.
+            link.request_resync()
+        else:
+            link.seed_guests(known)  # type: ignore[attr-defined]
+        dispatcher = holder["d"] = Dispatcher(
+            journal=journal,
+            prop=prop,
+            link=link,
+            clock=self.reactor,
+            now=self._now,
+            jitter=self._jitter,
+        )
+        return PropertyRuntime(prop, link, dispatcher)
+
+    def _event_accepted(self, event_id: str) -> None:
+        for runtime in self.properties.values():
+            runtime.dispatcher.wake()
+
+    @inlineCallbacks
+    def stop(self) -> Any:
+        """Stop dispatching, end the links with ``LE``, stop listening, close the journal."""
+        for runtime in self.properties.values():
+            runtime.dispatcher.stop()
+        for runtime in self.properties.values():
+            yield runtime.dispatcher.idle()
+        stops: list[Deferred[Any]] = []
+        for runtime in self.properties.values():
+            d = runtime.link.stopService()
+            if d is not None:
+                stops.append(d)
+        for d in stops:
+            yield d
+        if self.api_port is not None:
+            yield self.api_port.stopListening()
+        if self.journal is not None:
+            self.journal.close()
