@@ -409,7 +409,7 @@ class FiasPmsProtocol(Protocol):
         return "PL", fields
 
     def _posting_simple(self, record: Record) -> None:
-        p_no = record.get("P#")
+        p_no = record.get("P#") or "(none)"  # P# is only recommended in PS
         echo = _echo(record, ("RN",))
         if self.outstanding_ps is not None:
             self.answer(
@@ -440,7 +440,7 @@ class FiasPmsProtocol(Protocol):
                 ps=p_no,
             )
             return
-        outcome = self._post(record, source=f"FIAS PS P#{p_no or ''}")
+        outcome = self._post(record, source=f"FIAS PS P#{p_no}")
         self.answer(
             self._simple_answer(echo, record, outcome.status, None if outcome.ok else outcome.text),
             ps=p_no,

@@ -565,3 +565,13 @@ def test_reset_during_a_night_audit_sends_ne(link, hotel):
     assert link.received() == ["NS|" + STAMP, "NE|" + STAMP]
     hotel.reset()
     assert link.received() == []
+
+
+def test_ps_without_p_number_still_counts_as_outstanding(link, factory, clock):
+    factory.knobs.update({"delay_ms": 100})
+    link.send("PS|RN101|PTC|SO100|TA100|" + STAMP, "PS|RN101|PTC|SO100|TA100|" + STAMP)
+    clock.advance(0.1)
+    assert link.received() == [
+        "PA|RN101|ASOK|" + STAMP,
+        "PA|RN101|ASRY|" + STAMP + "CTPS P#(none) still outstanding; wait for its PA|",
+    ]
