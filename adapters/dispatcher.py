@@ -24,7 +24,7 @@ import datetime as dt
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred, inlineCallbacks, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -103,15 +103,59 @@ def link_posting(leg: Leg, prop: PropertyConfig) -> LinkPosting:
     )
 
 
+class PostingChannel(Protocol):
+    """What a dispatcher needs from a protocol adapter (the FIAS link, a SOAP poster).
+
+    ``post`` raises ``ValueError`` at once for a leg that can never go on the wire (a mapping
+    error); it calls the dispatcher's ``on_posting_written(reference, number)`` right before the
+    posting leaves, and fires with a :class:`PostingOutcome` (never errbacks for PMS answers).
+    """
+
+    def hold_reason(self) -> str | None:
+        """Why nothing may be sent now (link down, resync, night audit), or None."""
+
+    def guest_in_house(self, confirmation_number: str) -> bool:
+        """False only when the channel knows the guest is not in house (FIAS: no GI seen)."""
+
+    def post(self, leg: Leg) -> Deferred[PostingOutcome]: ...
+
+    def folio_balance(self, leg: Leg, outcome: PostingOutcome) -> Deferred[int | None]:
+        """The guest's folio balance as the PMS reports it now (after a journey)."""
+
+
+class FiasChannel:
+    """A :class:`PostingChannel` over a :class:`FiasLink`: codes become ``SO``/``PM``."""
+
+    def __init__(self, link: FiasLink, prop: PropertyConfig) -> None:
+        self.link = link
+        self.prop = prop
+
+    def hold_reason(self) -> str | None:
+        return _hold_reason(self.link.status)
+
+    def guest_in_house(self, confirmation_number: str) -> bool:
+        try:
+            number = int(confirmation_number)
+        except ValueError:
+            return True  # let the posting fail with a mapping error that names the cause
+        return self.link.room_of(number) is not None
+
+    def post(self, leg: Leg) -> Deferred[PostingOutcome]:
+        return self.link.post(link_posting(leg, self.prop))
+
+    def folio_balance(self, leg: Leg, outcome: PostingOutcome) -> Deferred[int | None]:
+        return self.link.inquire_balance(int(leg.confirmation_number), outcome.room)
+
+
 class Dispatcher:
-    """Posts one property's legs over one FIAS link (see the module docstring for the rules)."""
+    """Posts one property's legs over one channel (see the module docstring for the rules)."""
 
     def __init__(
         self,
         *,
         journal: Journal,
         prop: PropertyConfig,
-        link: FiasLink,
+        channel: PostingChannel,
         clock: IReactorTime,
         now: Callable[[], dt.datetime],
         jitter: Callable[[], float] = random.random,
@@ -119,7 +163,7 @@ class Dispatcher:
     ) -> None:
         self.journal = journal
         self.prop = prop
-        self.link = link
+        self.channel = channel
         self.clock = clock
         self._now = now
         self._jitter = jitter
@@ -153,16 +197,19 @@ class Dispatcher:
         if kind is not GuestEventKind.CHECK_OUT:
             self.wake()
 
-    def on_posting_written(self, leg_reference: str, posting_number: int) -> None:
-        """Called by the link right before the posting PR is written: journal it as sent."""
+    def on_posting_written(self, leg_reference: str, posting_number: int | None) -> None:
+        """Called by the channel right before the posting leaves: journal it as sent first."""
         leg_id = self._current.get(leg_reference)
         if leg_id is None:  # pragma: no cover - the link only posts what we asked
             raise RuntimeError(f"posting for an unknown leg {leg_reference}")
         self.journal.mark_sent(leg_id, posting_number)
 
-    def on_frame(self, direction: str, payload: bytes, leg_reference: str | None) -> None:
+    def on_frame(
+        self, direction: str, payload: bytes, leg_reference: str | None, protocol: str = "fias"
+    ) -> None:
+        """Keep one wire message (FIAS frame, SOAP envelope) in the journal, keyed by leg."""
         leg_id = self._current.get(leg_reference) if leg_reference else None
-        self.journal.log_wire(direction, "fias", payload, property=self.prop.name, leg_id=leg_id)
+        self.journal.log_wire(direction, protocol, payload, property=self.prop.name, leg_id=leg_id)
 
     def stop(self) -> None:
         self._stopped = True
@@ -211,8 +258,7 @@ class Dispatcher:
         """The first leg that may go now, marking the ones that must wait."""
         now = self._now()
         blocked: set[str] = set()
-        status = self.link.status
-        hold = _hold_reason(status)
+        hold = self.channel.hold_reason()
         earliest: dt.datetime | None = None
         for leg in self.journal.pending_legs(self.prop.name):
             conf = leg.confirmation_number
@@ -226,7 +272,7 @@ class Dispatcher:
                 blocked.add(conf)
                 earliest = leg.not_before if earliest is None else min(earliest, leg.not_before)
                 continue
-            if leg.plan.needs_in_house and not self._in_house(conf):
+            if leg.plan.needs_in_house and not self.channel.guest_in_house(conf):
                 blocked.add(conf)
                 self._hold_for_guest(leg, now)
                 continue
@@ -234,13 +280,6 @@ class Dispatcher:
         if earliest is not None:
             self._schedule_timer((earliest - now).total_seconds())
         return None
-
-    def _in_house(self, confirmation_number: str) -> bool:
-        try:
-            number = int(confirmation_number)
-        except ValueError:
-            return True  # let the posting fail with a mapping error that names the cause
-        return self.link.room_of(number) is not None
 
     def _hold_for_guest(self, leg: Leg, now: dt.datetime) -> None:
         created = leg.created_at or now
@@ -270,9 +309,8 @@ class Dispatcher:
     def _post(self, leg: Leg) -> Deferred[PostingOutcome | None]:
         self._current[leg.reference] = leg.leg_id
         try:
-            posting = link_posting(leg, self.prop)
-            # post() refuses at once what cannot go on the wire (too long, unencodable).
-            d2: Deferred[PostingOutcome | None] = self.link.post(posting)  # type: ignore[assignment]
+            # post() refuses at once what cannot go on the wire (unmapped, too long...).
+            d2: Deferred[PostingOutcome | None] = self.channel.post(leg)  # type: ignore[assignment]
         except ValueError as exc:  # LegMappingError included
             self._current.pop(leg.reference, None)
             self.journal.mark_rejected(leg.leg_id, None, f"mapping error: {exc}")
@@ -356,7 +394,7 @@ class Dispatcher:
         ):
             return
         try:
-            balance = yield self.link.inquire_balance(int(leg.confirmation_number), outcome.room)
+            balance = yield self.channel.folio_balance(leg, outcome)
         except Exception as exc:  # the posting stands; only the read-back failed
             log.warn(
                 "balance inquiry after {event_id} failed: {error}",

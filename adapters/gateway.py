@@ -19,7 +19,7 @@ from twisted.logger import Logger
 
 from adapters.api import make_site
 from adapters.config import GatewayConfig, Profile, PropertyConfig
-from adapters.dispatcher import Dispatcher
+from adapters.dispatcher import Dispatcher, FiasChannel
 from adapters.fias_link import FiasLink, GuestEventKind, LinkStatus
 from adapters.journal import Journal
 
@@ -132,7 +132,7 @@ class Gateway:
         dispatcher = holder["d"] = Dispatcher(
             journal=journal,
             prop=prop,
-            link=link,
+            channel=FiasChannel(link, prop),
             clock=self.reactor,
             now=self._now,
             jitter=self._jitter,

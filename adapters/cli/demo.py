@@ -172,8 +172,9 @@ def print_report(say: Any, folio: dict[str, Any], trial: dict[str, Any]) -> bool
     say(f"Folio of reservation {CONFIRMATION}")
     say(f"  {'code':<20} {'payment type':<20} {'amount':>12}  reference")
     for line in folio["lines"]:
+        amount = format_minor(line["amount"], currency)
         say(f"  {line['code'] or '':<20} {line.get('payment_type') or '':<20} "
-            f"{format_minor(line['amount'], currency):>12}  {line.get('reference') or ''}")  # fmt: skip
+            f"{amount:>12}  {line.get('reference') or ''}")  # fmt: skip
     say(f"  {'balance':<41} {format_minor(folio['balance'], currency):>12}")
     totals = folio.get("totals", {})
     say("  totals per group: " + ", ".join(
