@@ -1,0 +1,609 @@
+"""Postings over a FIAS link: inquiry ``PR`` -> ``PL`` -> posting ``PR`` -> ``PA``, one at a time.
+
+The :class:`PostingQueue` runs the posting conversation of reference/fias.md section 3 for the
+link client in :mod:`adapters.fias_link`. It knows nothing of sockets, the journal or the
+configuration: the link gives it a :class:`PostingChannel` (can we post now? which room is this
+guest in? write this record) and feeds it every ``PL``/``PA`` and every connection loss.
+
+Rules it keeps (issue 3 section 5, DESIGN section 5):
+
+- Calls are queued in order and run one at a time (FIAS PMSs serialize postings).
+- The inquiry and the posting each take a new ``P#`` from the injected
+  ``next_posting_number()``; a ``P#`` is never reused.
+- The guest is picked from the ``PL`` by ``G#`` (the confirmation number), never by room: sharers
+  share a room.
+- Every ``PL``/``PA`` is matched by ``P#``, never by room.
+- Nothing on the wire for the posting yet (link down, not alive, resync, night audit, no answer to
+  the inquiry) -> ``NOT_SENT``. The posting ``PR`` written but no ``PA`` (timeout, connection
+  lost) -> ``UNKNOWN``; the queue never re-sends it.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from protocols.fias import (
+    PostingAnswer,
+    PostingList,
+    PostingRequest,
+    RetryClass,
+    answer_status,
+)
+
+log = Logger()
+
+#: P# is N max 8, > 0 (reference/fias.md section 3.1).
+MAX_POSTING_NUMBER = 99_999_999
+
+#: How many timed-out or cut-off postings to remember, so a late PA can still be tied to its leg.
+LATE_ANSWER_MEMORY = 1024
+
+
+class PostingResult(StrEnum):
+    """What happened to one :meth:`PostingQueue.post` call (DESIGN section 5 classes)."""
+
+    POSTED = "posted"  # PA with AS OK: the PMS posted it
+    NOT_IN_HOUSE = "not_in_house"  # deferred: no such guest in house (no room, PL without G#, NG)
+    RETRYABLE = "retryable"  # PA RY (or another status the codec classes as retryable)
+    NIGHT_AUDIT = "night_audit"  # PA NA: hold until NE
+    REJECTED = "rejected"  # terminal PA status (UR, NP, DM, ...): exception queue with CT
+    NOT_SENT = "not_sent"  # retryable: the posting PR never went on the wire
+    UNKNOWN = "unknown"  # posting PR written, no PA: never re-sent; exception queue
+
+
+@dataclass(frozen=True)
+class LinkPosting:
+    """One posting leg as the FIAS link sends it (one posting ``PR``).
+
+    ``room`` may be ``None``: the link then looks the guest up in its in-house table (filled from
+    ``GI``/``GC``); a guest it has not seen checked in is ``NOT_IN_HOUSE`` without any wire
+    traffic. ``workstation``/``user_id`` default to the link's own.
+    """
+
+    leg_reference: str  # for the wire log and the hooks; never sent to the PMS
+    reservation_number: int  # G#: the confirmation number
+    payment_method: str  # PM, e.g. "ROOM" or "OJ"
+    total_amount: int  # TA, signed minor units
+    room: str | None = None
+    sales_outlet: int | None = None  # SO
+    workstation: str | None = None  # WS
+    user_id: str | None = None  # ID
+    clear_text: str | None = None  # CT on the posting PR (shown on the folio), max 20
+
+
+@dataclass(frozen=True)
+class PostingOutcome:
+    """The result of one posting, with everything the journal needs to record it."""
+
+    result: PostingResult
+    leg_reference: str
+    #: P# of the posting PR; None when no posting PR was written (then nothing was posted).
+    posting_number: int | None = None
+    #: P# of the inquiry PR, if one was written.
+    inquiry_number: int | None = None
+    answer_status: str | None = None  # the PMS's AS code, e.g. "OK", "RY", "NG"
+    clear_text: str | None = None  # the PMS's CT text
+    answer: PostingAnswer | None = None  # the PMS's whole answer, kept for POSTED and rejections
+    room: str | None = None
+    guest_name: str | None = None  # GN from the PL
+    reason: str = ""  # a human sentence: why this result
+
+    @property
+    def sent(self) -> bool:
+        """True when the posting PR went on the wire (then only a PA can say what happened)."""
+        return self.posting_number is not None
+
+
+class PostingChannel(Protocol):
+    """What the posting queue needs from the link (implemented by ``FiasLink``)."""
+
+    def can_post(self) -> bool:
+        """Alive, not between DS and DE, not between NS and NE."""
+
+    def room_of(self, reservation_number: int) -> str | None:
+        """The room of an in-house guest, from GI/GO/GC."""
+
+    def send(self, message: Any, leg_reference: str | None) -> bool:
+        """Write one record; False when there is no connection to write on."""
+
+    def check_encodable(self, message: Any) -> None:
+        """Raise the codec's encode error if ``message`` cannot go on the wire."""
+
+
+class _Stage(StrEnum):
+    QUEUED = "queued"
+    INQUIRY = "inquiry"  # inquiry PR written, waiting for PL or PA
+    WRITING = "writing"  # on_posting_written called, waiting for it to finish
+    POSTING = "posting"  # posting PR written, waiting for PA
+    DONE = "done"
+
+
+@dataclass
+class _Job:
+    reservation_number: int
+    room: str | None
+    deferred: Deferred[Any]
+    request: LinkPosting | None = None  # None: a balance inquiry
+    payment_method: str = "ROOM"  # PM of the inquiry: a room PM
+    stage: _Stage = _Stage.QUEUED
+    inquiry_number: int | None = None
+    posting_number: int | None = None
+    guest_room: str | None = None
+    guest_name: str | None = None
+    timer: IDelayedCall | None = field(default=None, repr=False)
+
+    @property
+    def leg_reference(self) -> str | None:
+        return self.request.leg_reference if self.request is not None else None
+
+
+def result_for_status(code: str) -> PostingResult:
+    """Map a PA answer status to a result. Only OK means posted."""
+    if code == "OK":
+        return PostingResult.POSTED
+    retry_class = answer_status(code).retry_class
+    if retry_class is RetryClass.RETRYABLE:
+        return PostingResult.RETRYABLE
+    if retry_class is RetryClass.WAIT_NIGHT_AUDIT:
+        return PostingResult.NIGHT_AUDIT
+    return PostingResult.REJECTED
+
+
+class PostingQueue:
+    """Runs postings and balance inquiries over one FIAS link, in order, one at a time."""
+
+    def __init__(
+        self,
+        channel: PostingChannel,
+        *,
+        clock: IReactorTime,
+        now: Callable[[], dt.datetime],
+        next_posting_number: Callable[[], int],
+        workstation: str,
+        user_id: str | None = None,
+        room_payment_method: str = "ROOM",
+        answer_timeout: float = 60.0,
+        on_posting_written: Callable[[str, int], object] | None = None,
+        on_late_answer: Callable[[str, int, PostingAnswer], object] | None = None,
+    ) -> None:
+        self._channel = channel
+        self._clock = clock
+        self._now = now
+        self._next_posting_number = next_posting_number
+        self._workstation = workstation
+        self._user_id = user_id
+        self._room_payment_method = room_payment_method
+        self._answer_timeout = answer_timeout
+        self._on_posting_written = on_posting_written
+        self._on_late_answer = on_late_answer
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._current: _Job | None = None
+        self._pumping = False
+        self._closed = False
+        # P# -> leg reference of postings that ended UNKNOWN, for late PAs.
+        self._late: collections.OrderedDict[int, str] = collections.OrderedDict()
+        self._idle_waiters: list[Deferred[None]] = []
+
+    # -- public ----------------------------------------------------------------------------
+
+    def post(self, request: LinkPosting) -> Deferred[PostingOutcome]:
+        """Queue one posting; the Deferred fires with its :class:`PostingOutcome`."""
+        if isinstance(request.total_amount, bool) or not isinstance(request.total_amount, int):
+            raise TypeError("total_amount must be an int in minor units")
+        if request.reservation_number <= 0:
+            raise ValueError("reservation_number must be a positive int (FIAS G#)")
+        # The inquiry always carries the room PM: a PMS only inquires for room postings (a tender
+        # PM posts to a fixed account and takes no inquiry). The posting carries the leg's PM.
+        job = _Job(request.reservation_number, request.room, Deferred(self._cancel), request)
+        job.payment_method = self._room_payment_method
+        return self._enqueue(job)
+
+    def validate(self, request: LinkPosting) -> None:
+        """Raise at once if the posting PR for ``request`` could never be encoded."""
+        self._channel.check_encodable(
+            PostingRequest(
+                posting_number=1,
+                room=request.room or "1",
+                reservation_number=request.reservation_number,
+                guest_name="x",
+                sales_outlet=request.sales_outlet,
+                payment_method=request.payment_method,
+                total_amount=request.total_amount,
+                date=dt.date(2000, 1, 1),
+                time=dt.time(0, 0),
+                workstation=self._workstation_of(request),
+                user_id=self._user_id_of(request),
+                clear_text=request.clear_text,
+            )
+        )
+
+    def inquire_balance(
+        self, reservation_number: int, room: str | None, payment_method: str | None = None
+    ) -> Deferred[int | None]:
+        """Inquire and return the PL's balance (BA, minor units) for that guest, or None
+        (not in house, no BA, link not usable, no answer)."""
+        job = _Job(reservation_number, room, Deferred(self._cancel))
+        job.payment_method = payment_method or self._room_payment_method
+        return self._enqueue(job)
+
+    def close(self) -> Deferred[None]:
+        """Refuse new work (NOT_SENT), drop what is queued, and fire when the job in flight ends."""
+        self._closed = True
+        while self._queue:
+            self._resolve_not_started(self._queue.popleft(), "the link is shutting down")
+        return self.when_idle()
+
+    def reopen(self) -> None:
+        self._closed = False
+
+    def when_idle(self) -> Deferred[None]:
+        d: Deferred[None] = Deferred()
+        if self._current is None and not self._queue:
+            d.callback(None)
+        else:
+            self._idle_waiters.append(d)
+        return d
+
+    def reference_for(self, posting_number: int | None) -> str | None:
+        """The leg reference a P# belongs to (for the wire log), if known."""
+        if posting_number is None:
+            return None
+        job = self._current
+        if job is not None and posting_number in (job.inquiry_number, job.posting_number):
+            return job.leg_reference
+        return self._late.get(posting_number)
+
+    # -- events from the link ---------------------------------------------------------------
+
+    def answer_received(self, message: PostingList | PostingAnswer) -> None:
+        """A PL or PA arrived: match it to the job in flight by P#."""
+        job = self._current
+        number = message.posting_number
+        if job is not None and job.stage is _Stage.INQUIRY and number == job.inquiry_number:
+            try:
+                self._inquiry_answered(job, message)
+            except Exception:
+                # e.g. the PMS's guest name cannot be re-encoded: nothing was written for the
+                # posting unless the stage says so; the caller sees the error.
+                self._fail(job, Failure())
+        elif job is not None and job.stage is _Stage.POSTING and number == job.posting_number:
+            if isinstance(message, PostingAnswer):
+                self._posting_answered(job, message)
+            else:
+                log.warn(
+                    "PL for posting P#{posting_number} ignored; waiting for its PA",
+                    posting_number=number,
+                )
+        elif number is not None and number in self._late and isinstance(message, PostingAnswer):
+            reference = self._late[number]
+            log.warn(
+                "late PA for P#{posting_number} (leg {leg_reference}, reported unknown): "
+                "AS {answer_status}",
+                posting_number=number,
+                leg_reference=reference,
+                answer_status=message.answer_status,
+            )
+            if self._on_late_answer is not None:
+                _call_hook(self._on_late_answer, reference, number, message)
+        else:
+            log.warn(
+                "unmatched {record} P#{posting_number} ignored (never matched by room)",
+                record=type(message).__name__,
+                posting_number=number,
+            )
+
+    def connection_lost(self) -> None:
+        """The connection went away: the job in flight ends now."""
+        job = self._current
+        if job is None:
+            return
+        if job.stage is _Stage.INQUIRY:
+            self._finish_not_sent(job, "the connection was lost before the posting was written")
+        elif job.stage is _Stage.POSTING:
+            self._finish_unknown(job, "the connection was lost after the posting was written")
+        # QUEUED cannot be current; WRITING re-checks the link once the hook is done.
+
+    # -- the conversation -------------------------------------------------------------------
+
+    def _enqueue(self, job: _Job) -> Deferred[Any]:
+        if self._closed:
+            self._resolve_not_started(job, "the link is shutting down")
+            return job.deferred
+        self._queue.append(job)
+        self._pump()
+        return job.deferred
+
+    def _cancel(self, d: Deferred[Any]) -> None:
+        # Only a queued call can be withdrawn; once on the wire it runs to its outcome.
+        for job in self._queue:
+            if job.deferred is d:
+                self._queue.remove(job)
+                return
+
+    def _pump(self) -> None:
+        if self._pumping:
+            return
+        self._pumping = True
+        try:
+            while self._current is None and self._queue:
+                job = self._queue.popleft()
+                self._current = job
+                try:
+                    self._start(job)
+                except Exception:
+                    self._fail(job, Failure())
+        finally:
+            self._pumping = False
+        if self._current is None and not self._queue:
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for waiter in waiters:
+                waiter.callback(None)
+
+    def _start(self, job: _Job) -> None:
+        if not self._channel.can_post():
+            self._finish_not_sent(job, "the link is not alive, or the PMS is in resync or audit")
+            return
+        room = job.room or self._channel.room_of(job.reservation_number)
+        if room is None:
+            self._finish_not_in_house(job, None, "the guest is not in house (no GI seen)")
+            return
+        request = job.request
+        job.inquiry_number = self._take_posting_number()
+        now = self._now()
+        inquiry = PostingRequest(
+            posting_number=job.inquiry_number,
+            inquiry=room,
+            payment_method=job.payment_method,
+            workstation=self._workstation_of(request),
+            sales_outlet=request.sales_outlet if request is not None else None,
+            user_id=self._user_id_of(request),
+            date=now.date(),
+            time=_fias_time(now),
+        )
+        job.stage = _Stage.INQUIRY
+        job.timer = self._clock.callLater(self._answer_timeout, self._timed_out, job)
+        if not self._channel.send(inquiry, job.leg_reference):
+            self._finish_not_sent(job, "no connection to write the inquiry on")
+
+    def _inquiry_answered(self, job: _Job, message: PostingList | PostingAnswer) -> None:
+        self._cancel_timer(job)
+        if isinstance(message, PostingAnswer):
+            code = message.answer_status
+            if job.request is None:
+                self._finish(job, None)
+            elif code == "NG":
+                self._finish_not_in_house(job, message, "the PMS found no such guest (AS NG)")
+            elif code == "OK":
+                # An inquiry answered by PA OK carries no guest list: nothing was posted.
+                self._finish(
+                    job,
+                    self._outcome(
+                        job,
+                        PostingResult.REJECTED,
+                        "the PMS answered the inquiry with PA OK and no guest list",
+                        message,
+                    ),
+                )
+            else:
+                self._finish(
+                    job,
+                    self._outcome(
+                        job,
+                        result_for_status(code),
+                        f"the PMS answered the inquiry with AS {code}",
+                        message,
+                    ),
+                )
+            return
+        guest = next(
+            (g for g in message.guests if g.reservation_number == job.reservation_number), None
+        )
+        if guest is None:
+            if job.request is None:
+                self._finish(job, None)
+            else:
+                self._finish_not_in_house(
+                    job, None, f"the PL for the room does not list G#{job.reservation_number}"
+                )
+            return
+        job.guest_room = guest.room
+        job.guest_name = guest.guest_name
+        if job.request is None:
+            self._finish(job, _balance_of(message, guest))
+            return
+        if not self._channel.can_post():
+            self._finish_not_sent(job, "the link left alive (or resync/audit began) after the PL")
+            return
+        job.posting_number = self._take_posting_number()
+        job.stage = _Stage.WRITING
+        if self._on_posting_written is None:
+            self._write_posting(job)
+            return
+        written = maybeDeferred(
+            self._on_posting_written, job.request.leg_reference, job.posting_number
+        )
+        written.addCallbacks(
+            lambda _: self._write_posting(job), lambda f: self._hook_failed(job, f)
+        )
+        written.addErrback(lambda f: self._fail(job, f))
+
+    def _hook_failed(self, job: _Job, failure: Failure) -> None:
+        log.failure(
+            "on_posting_written failed for {leg_reference}; posting not sent",
+            failure,
+            leg_reference=job.leg_reference,
+        )
+        job.posting_number = None  # consumed, never written, never reused
+        self._finish_not_sent(job, f"on_posting_written failed: {failure.getErrorMessage()}")
+
+    def _write_posting(self, job: _Job) -> None:
+        request = job.request
+        assert request is not None and job.posting_number is not None
+        if not self._channel.can_post():
+            job.posting_number = None
+            self._finish_not_sent(job, "the link left alive (or resync/audit began) before sending")
+            return
+        now = self._now()
+        posting = PostingRequest(
+            posting_number=job.posting_number,
+            room=job.guest_room,
+            reservation_number=job.reservation_number,
+            guest_name=job.guest_name,
+            sales_outlet=request.sales_outlet,
+            payment_method=request.payment_method,
+            total_amount=request.total_amount,
+            date=now.date(),
+            time=_fias_time(now),
+            workstation=self._workstation_of(request),
+            user_id=self._user_id_of(request),
+            clear_text=request.clear_text,
+        )
+        job.stage = _Stage.POSTING
+        job.timer = self._clock.callLater(self._answer_timeout, self._timed_out, job)
+        if not self._channel.send(posting, job.leg_reference):
+            job.posting_number = None
+            self._finish_not_sent(job, "no connection to write the posting on")
+
+    def _posting_answered(self, job: _Job, answer: PostingAnswer) -> None:
+        code = answer.answer_status
+        result = result_for_status(code)
+        reason = f"the PMS answered AS {code}"
+        self._finish(job, self._outcome(job, result, reason, answer))
+
+    def _timed_out(self, job: _Job) -> None:
+        job.timer = None
+        if job is not self._current:
+            return
+        if job.stage is _Stage.INQUIRY:
+            self._finish_not_sent(
+                job, f"no answer to the inquiry within {self._answer_timeout:g} s"
+            )
+        elif job.stage is _Stage.POSTING:
+            self._finish_unknown(job, f"no PA within {self._answer_timeout:g} s")
+
+    # -- endings ----------------------------------------------------------------------------
+
+    def _outcome(
+        self, job: _Job, result: PostingResult, reason: str, answer: PostingAnswer | None = None
+    ) -> PostingOutcome:
+        assert job.request is not None
+        return PostingOutcome(
+            result=result,
+            leg_reference=job.request.leg_reference,
+            posting_number=job.posting_number,
+            inquiry_number=job.inquiry_number,
+            answer_status=answer.answer_status if answer is not None else None,
+            clear_text=answer.clear_text if answer is not None else None,
+            answer=answer,
+            room=job.guest_room or job.room,
+            guest_name=job.guest_name,
+            reason=reason,
+        )
+
+    def _finish_not_sent(self, job: _Job, reason: str) -> None:
+        # A balance inquiry (no request) just answers None.
+        outcome = None
+        if job.request is not None:
+            outcome = self._outcome(job, PostingResult.NOT_SENT, reason)
+        self._finish(job, outcome)
+
+    def _finish_not_in_house(self, job: _Job, answer: PostingAnswer | None, reason: str) -> None:
+        outcome = None
+        if job.request is not None:
+            outcome = self._outcome(job, PostingResult.NOT_IN_HOUSE, reason, answer)
+        self._finish(job, outcome)
+
+    def _finish_unknown(self, job: _Job, reason: str) -> None:
+        assert job.request is not None and job.posting_number is not None
+        self._late[job.posting_number] = job.request.leg_reference
+        while len(self._late) > LATE_ANSWER_MEMORY:
+            self._late.popitem(last=False)
+        log.warn(
+            "posting P#{posting_number} for {leg_reference} is UNKNOWN: {reason}; not re-sent",
+            posting_number=job.posting_number,
+            leg_reference=job.request.leg_reference,
+            reason=reason,
+        )
+        self._finish(job, self._outcome(job, PostingResult.UNKNOWN, reason))
+
+    def _resolve_not_started(self, job: _Job, reason: str) -> None:
+        outcome = self._outcome(job, PostingResult.NOT_SENT, reason) if job.request else None
+        if not job.deferred.called:
+            job.deferred.callback(outcome)
+
+    def _finish(self, job: _Job, value: object) -> None:
+        self._cancel_timer(job)
+        job.stage = _Stage.DONE
+        if self._current is job:
+            self._current = None
+        if not job.deferred.called:
+            job.deferred.callback(value)
+        self._pump()
+
+    def _fail(self, job: _Job, failure: Failure) -> None:
+        self._cancel_timer(job)
+        job.stage = _Stage.DONE
+        if self._current is job:
+            self._current = None
+        if not job.deferred.called:
+            job.deferred.errback(failure)
+        else:
+            log.failure("posting job failed after it was answered", failure)
+        self._pump()
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _take_posting_number(self) -> int:
+        number = self._next_posting_number()
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise TypeError(f"next_posting_number() returned {number!r}, not an int")
+        if not 1 <= number <= MAX_POSTING_NUMBER:
+            raise ValueError(f"next_posting_number() returned {number}, outside 1..99999999")
+        return number
+
+    def _cancel_timer(self, job: _Job) -> None:
+        if job.timer is not None and job.timer.active():
+            job.timer.cancel()
+        job.timer = None
+
+    def _workstation_of(self, request: LinkPosting | None) -> str:
+        if request is not None and request.workstation:
+            return request.workstation
+        return self._workstation
+
+    def _user_id_of(self, request: LinkPosting | None) -> str | None:
+        if request is not None and request.user_id:
+            return request.user_id
+        return self._user_id
+
+
+def _fias_time(now: dt.datetime) -> dt.time:
+    return now.time().replace(microsecond=0, tzinfo=None)
+
+
+def _balance_of(message: PostingList, guest: Any) -> int | None:
+    """The balance the PL gives for ``guest``: its own BA if the codec keeps one per guest,
+    else the list's BA when the list names only that guest (a shared BA would be ambiguous)."""
+    own = getattr(guest, "balance", None)
+    if own is not None:
+        return int(own)
+    if len(message.guests) == 1 and message.balance is not None:
+        return int(message.balance)
+    return None
+
+
+def _call_hook(hook: Callable[..., object], *args: object) -> None:
+    try:
+        hook(*args)
+    except Exception:
+        log.failure("hook {hook!r} raised", hook=hook)
