@@ -128,7 +128,7 @@ class Gateway:
             # A journal that never saw this property's guests (new, or lost): ask the PMS once.
             link.request_resync()
         else:
-            link.seed_guests(known)  # type: ignore[attr-defined]
+            link.seed_guests(known)
         dispatcher = holder["d"] = Dispatcher(
             journal=journal,
             prop=prop,
