@@ -2,7 +2,7 @@
 
 :class:`Gateway` wires the parts the rest of ``adapters/`` builds and owns their lifecycle; it is
 what ``foliogate run`` and ``foliogate demo`` start. Everything that varies (reactor, clock,
-``now()``, jitter, environment) is passed in.
+``now()``, jitter, the retry backoff, environment) is passed in.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from twisted.internet import task
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.logger import Logger
 
 from adapters.api import make_site
 from adapters.config import GatewayConfig, Profile, PropertyConfig
-from adapters.dispatcher import Dispatcher, FiasChannel
+from adapters.dispatcher import Backoff, Dispatcher, FiasChannel
 from adapters.fias_link import FiasLink, GuestEventKind, LinkStatus
 from adapters.journal import Journal
 
@@ -46,15 +47,21 @@ class Gateway:
         now: Callable[[], dt.datetime] | None = None,
         environ: Mapping[str, str] | None = None,
         jitter: Callable[[], float] = random.random,
+        backoff: Backoff | None = None,
     ) -> None:
         self.config = config
         self.reactor = reactor
         self._now = now or (lambda: dt.datetime.now(dt.UTC))
         self._environ = os.environ if environ is None else environ
         self._jitter = jitter
+        self._backoff = backoff  # the dispatchers' retry policy (None: Backoff() defaults)
         self.journal: Journal | None = None
         self.api_port: Any = None
         self.properties: dict[str, PropertyRuntime] = {}
+        self._rescan: task.LoopingCall | None = None
+
+    #: Seconds between journal rescans (legs changed by another process, e.g. the CLI).
+    rescan_interval = 5.0
 
     @property
     def api_url(self) -> str:
@@ -84,6 +91,11 @@ class Gateway:
         for runtime in self.properties.values():
             runtime.link.startService()
             runtime.dispatcher.wake()
+        # Another process (``foliogate exceptions retry`` beside the running gateway) may
+        # change legs in the journal: look again now and then, not only on our own events.
+        self._rescan = task.LoopingCall(self._wake_all)
+        self._rescan.clock = self.reactor
+        self._rescan.start(self.rescan_interval, now=False)
         log.info("foliogate listening on {url}", url=self.api_url)
 
     def _fias_runtime(self, journal: Journal, prop: PropertyConfig) -> PropertyRuntime:
@@ -136,16 +148,22 @@ class Gateway:
             clock=self.reactor,
             now=self._now,
             jitter=self._jitter,
+            backoff=self._backoff,
         )
         return PropertyRuntime(prop, link, dispatcher)
 
     def _event_accepted(self, event_id: str) -> None:
+        self._wake_all()
+
+    def _wake_all(self) -> None:
         for runtime in self.properties.values():
             runtime.dispatcher.wake()
 
     @inlineCallbacks
     def stop(self) -> Any:
         """Stop dispatching, end the links with ``LE``, stop listening, close the journal."""
+        if self._rescan is not None and self._rescan.running:
+            self._rescan.stop()
         for runtime in self.properties.values():
             runtime.dispatcher.stop()
         for runtime in self.properties.values():
