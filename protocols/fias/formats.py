@@ -44,9 +44,8 @@ def parse_date(text: str) -> dt.date | None:
         return cached
     if len(text) != 6 or not (text.isascii() and text.isdigit()):
         return None
-    yy = int(text[:2])
-    try:
-        value = dt.date(yy + (1900 if yy >= 69 else 2000), int(text[2:4]), int(text[4:]))
+    try:  # fromisoformat reads the basic form YYYYMMDD in C
+        value = dt.date.fromisoformat(("19" if text >= "69" else "20") + text)
     except ValueError:
         return None
     if len(_DATES) >= _CACHE_LIMIT:
@@ -62,8 +61,8 @@ def parse_time(text: str) -> dt.time | None:
         return cached
     if len(text) != 6 or not (text.isascii() and text.isdigit()):
         return None
-    try:
-        value = dt.time(int(text[:2]), int(text[2:4]), int(text[4:]))
+    try:  # fromisoformat reads the basic form HHMMSS in C
+        value = dt.time.fromisoformat(text)
     except ValueError:
         return None
     if len(_TIMES) >= _CACHE_LIMIT:
