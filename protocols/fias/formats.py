@@ -13,10 +13,6 @@ from collections.abc import Callable
 
 from .spec import FieldSpec, Format
 
-STX = "\x02"
-ETX = "\x03"
-SEPARATOR = "|"
-
 _INTEGER = re.compile(r"-?[0-9]+")
 _DECIMAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
