@@ -6,6 +6,10 @@ faults fire (``drop_answers: 2`` drops the next two answers, then stops).
 - ``delay_ms``: every posting answer (PA/PL) goes out this many ms late; the posting is booked
   at once.
 - ``drop_answers``: the next N posting answers are never sent (the postings are booked).
+  Inquiry answers (``PL``, or ``PA`` ``NG``) count too.
+- ``drop_posting_answers``: the ``PA`` to each of the next N posting ``PR``s is never sent; the
+  posting is handled (booked) as usual. Inquiries are answered and not counted, so a client's
+  inquiry + posting pair loses exactly the posting's answer (the "posted, but no ``PA``" case).
 - ``reject_status`` + ``reject_count``: the next N postings are answered with this AS (RY, NA or
   UR) and book nothing.
 - ``close_after_records``: the connection is closed when the Nth record from the client arrives;
@@ -29,6 +33,7 @@ REJECT_STATUSES = ("RY", "NA", "UR")
 class Faults:
     delay_ms: int = 0
     drop_answers: int = 0
+    drop_posting_answers: int = 0
     reject_status: str | None = None
     reject_count: int = 0
     close_after_records: int = 0
@@ -48,7 +53,14 @@ class FaultsError(ValueError):
         super().__init__("; ".join(errors))
 
 
-_COUNTS = ("delay_ms", "drop_answers", "reject_count", "close_after_records", "split_writes")
+_COUNTS = (
+    "delay_ms",
+    "drop_answers",
+    "drop_posting_answers",
+    "reject_count",
+    "close_after_records",
+    "split_writes",
+)
 
 
 def parse_faults(data: Any, base: Faults | None = None) -> Faults:
@@ -113,6 +125,15 @@ class FaultKnobs:
         """True if this answer is to be dropped (counts one down)."""
         if self.current.drop_answers:
             self.current = replace(self.current, drop_answers=self.current.drop_answers - 1)
+            return True
+        return False
+
+    def take_posting_drop(self) -> bool:
+        """True if this posting's PA is to be dropped (counts one down)."""
+        if self.current.drop_posting_answers:
+            self.current = replace(
+                self.current, drop_posting_answers=self.current.drop_posting_answers - 1
+            )
             return True
         return False
 

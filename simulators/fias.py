@@ -24,8 +24,9 @@ Behaviour (reference/fias.md sections 2, 3 and 10 "Mock PMS state machine"):
   request carried them), with ``CT`` naming the cause of any rejection.
 - ``PS`` (``PT`` C only) -> ``PA`` with ``RN``, ``AS``, ``P#``, ``DA``, ``TI``. One PS may be
   outstanding (its answer delayed by a fault): another PS meanwhile is answered ``RY``.
-- Fault knobs (``simulators.faults``) delay, drop or force answers, close the link, split frames
-  and inject garbage.
+- Fault knobs (``simulators.faults``) delay, drop or force answers (``drop_posting_answers``
+  drops only answers to posting ``PR``s, never an inquiry's), close the link, split frames and
+  inject garbage.
 """
 
 from __future__ import annotations
@@ -347,7 +348,8 @@ class FiasPmsProtocol(Protocol):
             self.answer(
                 self._posting_answer(
                     answer_echo, record, forced, f"fault injection: answering {forced}"
-                )
+                ),
+                posting=True,
             )
             return
         hotel = self.factory.hotel
@@ -361,7 +363,7 @@ class FiasPmsProtocol(Protocol):
             if hotel.config.fias.unqueried_posting is UnqueriedPosting.IGNORE:
                 log.info("FIAS {peer}: PR P#{p} ignored: {text}", peer=self.peer, p=p_no, text=text)
                 return
-            self.answer(self._posting_answer(answer_echo, record, Status.UR, text))
+            self.answer(self._posting_answer(answer_echo, record, Status.UR, text), posting=True)
             return
         outcome = self._post(record, source=f"FIAS PR P#{p_no} WS{record.get('WS') or ''}")
         if outcome.ok and not record.get("RN") and outcome.reservation is not None:
@@ -369,7 +371,8 @@ class FiasPmsProtocol(Protocol):
         self.answer(
             self._posting_answer(
                 answer_echo, record, outcome.status, None if outcome.ok else outcome.text
-            )
+            ),
+            posting=True,
         )
 
     def _was_inquired(self, record: Record) -> bool:
@@ -511,13 +514,29 @@ class FiasPmsProtocol(Protocol):
 
     # -- sending --------------------------------------------------------------------------
 
-    def answer(self, answer: tuple[str, list[tuple[str, str]]], ps: str | None = None) -> None:
-        """Send a PA/PL through the fault knobs: dropped, delayed or at once."""
+    def answer(
+        self,
+        answer: tuple[str, list[tuple[str, str]]],
+        ps: str | None = None,
+        posting: bool = False,
+    ) -> None:
+        """Send a PA/PL through the fault knobs: dropped, delayed or at once.
+
+        ``posting`` marks the answer to a posting ``PR`` (not an inquiry), which the
+        ``drop_posting_answers`` knob may drop."""
         record_type, fields = answer
         knobs = self.factory.knobs
         if knobs.take_drop():
             log.info(
                 "FIAS {peer}: fault drop_answers: {kind} not sent", peer=self.peer, kind=record_type
+            )
+            return
+        if posting and knobs.take_posting_drop():
+            log.info(
+                "FIAS {peer}: fault drop_posting_answers: {kind} for P#{p} not sent",
+                peer=self.peer,
+                kind=record_type,
+                p=dict(fields).get("P#"),
             )
             return
         delay_ms = knobs.current.delay_ms

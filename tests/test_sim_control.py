@@ -382,6 +382,7 @@ def test_faults_get_put_validate_and_merge(api, knobs):
     assert body == {
         "delay_ms": 0,
         "drop_answers": 2,
+        "drop_posting_answers": 0,
         "reject_status": "RY",
         "reject_count": 0,
         "close_after_records": 0,
@@ -397,9 +398,9 @@ def test_faults_get_put_validate_and_merge(api, knobs):
         400,
         {
             "error": "delay_ms: must be a whole number >= 0, got -1; bogus: unknown fault knob "
-            "(known: close_after_records, delay_ms, drop_answers, garbage, hold_night_audit, "
-            "reject_count, reject_status, split_writes); reject_status: must be one of RY, NA, UR "
-            "or null"
+            "(known: close_after_records, delay_ms, drop_answers, drop_posting_answers, garbage, "
+            "hold_night_audit, reject_count, reject_status, split_writes); reject_status: must be "
+            "one of RY, NA, UR or null"
         },
     )
     assert (yield api.call("GET", "/faults"))[1]["delay_ms"] == 250
