@@ -41,6 +41,11 @@ log = Logger(namespace="foliogate.dispatcher")
 GUEST_NOT_IN_HOUSE = "guest not in house: waiting for the PMS's check-in (GI)"
 
 
+def behind_earlier_leg(confirmation_number: str) -> str:
+    """Why a leg waits while an earlier leg of its reservation waits (it may not overtake)."""
+    return f"behind an earlier leg of reservation {confirmation_number}, which must post first"
+
+
 @dataclass(frozen=True)
 class Backoff:
     """Exponential backoff for retryable answers: ``initial * factor**(n-1)``, capped, jittered.
@@ -263,6 +268,9 @@ class Dispatcher:
         for leg in self.journal.pending_legs(self.prop.name):
             conf = leg.confirmation_number
             if conf in blocked:
+                # Say why it is held (once), so the journal and the API show a reason.
+                if leg.state is LegState.PLANNED:
+                    self.journal.mark_waiting(leg.leg_id, behind_earlier_leg(conf))
                 continue
             if hold is not None:
                 if leg.state is LegState.PLANNED:

@@ -357,6 +357,7 @@ class PostingQueue:
         if room is None:
             self._finish_not_in_house(job, None, "the guest is not in house (no GI seen)")
             return
+        job.room = room  # the room we inquire: the outcome names it even if the PMS answers NG
         request = job.request
         job.inquiry_number = self._take_posting_number()
         now = self._now()

@@ -65,6 +65,7 @@ class Stack:
         source: str = "payments",
         now: Callable[[], dt.datetime] | None = None,
         configure: Callable[[GatewayConfig], GatewayConfig] | None = None,
+        gateway_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.reactor = reactor
         self.workdir = Path(workdir)
@@ -73,6 +74,8 @@ class Stack:
         self.source = source
         self._now = now
         self._configure = configure
+        #: Extra keyword arguments for :class:`Gateway` (e.g. ``jitter``, ``backoff``).
+        self._gateway_options = dict(gateway_options or {})
         self.secret = secrets.token_hex(16).encode()
         self.sim: RunningSimulator | None = None
         self.gateway: Gateway | None = None
@@ -101,7 +104,9 @@ class Stack:
             config = self._configure(config)
         self.config = config
         environ = {src.secret_env: self.secret.decode() for src in config.sources.values()}
-        self.gateway = Gateway(config, reactor=self.reactor, environ=environ, now=self._now)
+        self.gateway = Gateway(
+            config, reactor=self.reactor, environ=environ, now=self._now, **self._gateway_options
+        )
         yield self.gateway.start()
 
     @inlineCallbacks
