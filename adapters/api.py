@@ -14,7 +14,16 @@ Endpoints (issue 3 sections 1 and 4); every ``/v1/`` request is signed, ``/healt
 ``GET /v1/legs?state=...&property=...``, ``GET /v1/legs/{id}``, ``GET /v1/exceptions``
 ``POST /v1/legs/{id}/retry``, ``POST /v1/legs/{id}/resolve``, ``POST /v1/events/{id}/resolve``
     Operator actions, body ``{"operator", "note"}``; journaled with who, what, when and the note.
-``GET /healthz``
+    ``GET /v1/exceptions`` lists, per leg and event, the ``actions`` an operator may take now.
+``GET /v1/links``
+    Per configured property: profile and link state (``alive``, ``down``... or ``not running``
+    for a profile this build does not run), the PMS holds, and whether it can post now.
+``GET /v1/reservations/{confirmation_number}``
+    Every event for that record (events with legs to it, or whose booking names it).
+``GET /v1/legs/{id}/wire``, ``GET /v1/legs/{id}/history``
+    A leg's wire log (masked; text with control characters named) and its transitions and
+    operator actions.
+``GET /healthz``; ``/console/`` (the operator console, :mod:`adapters.console`)
 
 Authentication, as payment platforms sign their webhooks: header
 ``Foliogate-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>...]`` where each ``v1`` is
@@ -22,6 +31,11 @@ HMAC-SHA256 of ``f"{t}.".encode() + raw_body`` under the source's secret (severa
 sender sign with an old and a new secret while rotating). ``Foliogate-Source: <name>`` names the
 source; it may be left out when only one source is configured. Signatures are compared in
 constant time and refused when ``t`` is more than 5 minutes away from the injected clock.
+
+The operator console's session cookie, or ``Authorization: Bearer <console token>``, is
+accepted instead of a signature on every ``/v1/`` request except the ingest ``POST /v1/events``
+(see :mod:`adapters.console`); with a session, the operator of an action is the logged-in
+operator, whatever the body says.
 
 Checks run in this order, so nothing about the configuration leaks to an unauthenticated
 caller: size (413, decided while the body arrives: never buffered beyond the limit), signature
@@ -47,7 +61,8 @@ from twisted.python.failure import Failure
 from twisted.web import server
 from twisted.web.resource import Resource
 
-from adapters.domain import Leg, LegState, PaymentEvent
+from adapters.console import Console, ConsoleTokenInvalid, LoginRefused, make_console, same_origin
+from adapters.domain import EXCEPTION_STATES, Leg, LegState, PaymentEvent
 from adapters.journal import (
     ByHand,
     EventRecord,
@@ -73,6 +88,8 @@ SOURCE_HEADER = b"Foliogate-Source"
 DEFAULT_LISTEN = "tcp:port=8600:interface=127.0.0.1"
 
 OnEventAccepted = Callable[[str], object]
+#: ``{property: LinkStatus-like}`` (``state``, ``resync``, ``night_audit``, ``can_post``).
+LinkStatuses = Callable[[], Mapping[str, Any]]
 
 
 class MissingSecret(ValueError):
@@ -352,6 +369,9 @@ class GatewayAPI(Resource):
         on_event_accepted: OnEventAccepted | None,
         secrets: Mapping[str, bytes],
         rules: EventRules,
+        *,
+        console: Console | None = None,
+        link_status: LinkStatuses | None = None,
     ) -> None:
         super().__init__()
         self._journal = journal
@@ -360,6 +380,8 @@ class GatewayAPI(Resource):
         self._on_event_accepted = on_event_accepted
         self._secrets = dict(secrets)
         self._rules = rules
+        self._console = console
+        self._link_status = link_status
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -371,7 +393,11 @@ class GatewayAPI(Resource):
         segments = [unquote(s) for s in raw_path.split("/")[1:]]
         if len(segments) > 1 and segments[-1] == "":
             segments.pop()
+        if segments[0] == "console" and self._console is not None:
+            return self._console.render(request, method, segments[1:])
         try:
+            if segments[0] == "console":
+                raise _Answer(404, _errors(("", "the console is off: configure [console]")))
             return self._route(request, method, segments)
         except _Answer as answer:
             return self._answer(request, answer.code, answer.body, answer.headers)
@@ -393,7 +419,10 @@ class GatewayAPI(Resource):
             request.setHeader(name.encode(), value.encode())
         return json.dumps(body, ensure_ascii=False).encode() + b"\n"
 
-    def _route(self, request: server.Request, method: str, seg: list[str]) -> bytes | int:
+    def _route(
+        self, request: server.Request | None, method: str, seg: list[str], *, probe: bool = False
+    ) -> bytes | int:
+        """Answer the request; with ``probe``, only say (1/0) whether ``method`` is routed."""
         routes: list[tuple[list[str | None], dict[str, Callable[..., bytes | int]]]] = [
             (["healthz"], {"GET": self._healthz}),
             (["v1", "events"], {"POST": self._post_event}),
@@ -404,6 +433,10 @@ class GatewayAPI(Resource):
             (["v1", "legs", None, "retry"], {"POST": self._retry_leg}),
             (["v1", "legs", None, "resolve"], {"POST": self._resolve_leg}),
             (["v1", "exceptions"], {"GET": self._get_exceptions}),
+            (["v1", "links"], {"GET": self._get_links}),
+            (["v1", "reservations", None], {"GET": self._get_reservation}),
+            (["v1", "legs", None, "wire"], {"GET": self._get_leg_wire}),
+            (["v1", "legs", None, "history"], {"GET": self._get_leg_history}),
         ]
         for pattern, methods in routes:
             if len(pattern) != len(seg):
@@ -411,6 +444,9 @@ class GatewayAPI(Resource):
             if not all(p is None or p == s for p, s in zip(pattern, seg, strict=True)):
                 continue
             handler = methods.get(method)
+            if probe:
+                return int(handler is not None)
+            assert request is not None
             if handler is None:
                 raise _Answer(
                     405,
@@ -419,9 +455,11 @@ class GatewayAPI(Resource):
                 )
             args = [s for p, s in zip(pattern, seg, strict=True) if p is None]
             if seg[0] == "v1":
-                source = self._authenticate(request)
+                source = self._authenticate_v1(request, method, seg)
                 return handler(request, source, *args)
             return handler(request, *args)
+        if probe:
+            return 0
         raise _Answer(404, _errors(("", "no such endpoint")))
 
     def _body(self, request: Any) -> bytes:
@@ -434,6 +472,24 @@ class GatewayAPI(Resource):
 
     def _max_body_bytes(self) -> int:
         return int(getattr(self._config.gateway, "max_body_bytes", DEFAULT_MAX_BODY_BYTES))
+
+    def _authenticate_v1(self, request: server.Request, method: str, seg: list[str]) -> str:
+        """The source of a ``/v1/`` request: ``"console"`` for an operator console session or
+        bearer token (not for ingest), else the HMAC-signed source."""
+        ingest = method == "POST" and seg == ["v1", "events"]
+        if self._console is None or ingest or request.getHeader(SIGNATURE_HEADER) is not None:
+            return self._authenticate(request)
+        self._body(request)  # a body over the limit is 413 before anything else
+        try:
+            how, operator = self._console.operator_of(request)
+        except LoginRefused as refused:
+            self._refuse(request, refused.reason, "console", refused.path)
+        if how is None:
+            return self._authenticate(request)  # neither: the signature check says what to do
+        if how == "session" and method != "GET" and not same_origin(request):
+            raise _Answer(403, _errors(("header:Origin", "cross-origin request refused")))
+        request.foliogate_operator = operator  # type: ignore[attr-defined]
+        return "console"
 
     def _authenticate(self, request: server.Request) -> str:
         body = self._body(request)  # a body over the limit is 413 before anything else
@@ -617,12 +673,111 @@ class GatewayAPI(Resource):
             200,
             {
                 "legs": [
-                    {**leg_json(leg), "by_hand": self._journal.is_by_hand(leg.leg_id)}
+                    {
+                        **leg_json(leg),
+                        "by_hand": (by_hand := self._journal.is_by_hand(leg.leg_id)),
+                        "actions": self._leg_actions(leg, by_hand),
+                    }
                     for leg in self._journal.exceptions()
                 ],
-                "events": [event_json(e) for e in self._journal.exception_events()],
+                "events": [
+                    {**event_json(e), "actions": self._event_actions(e)}
+                    for e in self._journal.exception_events()
+                ],
             },
         )
+
+    def _routed(self, method: str, pattern: list[str | None]) -> bool:
+        """True if this API serves ``method`` on ``pattern`` (None: any segment)."""
+        return bool(self._route(None, method, [p or "x" for p in pattern], probe=True))
+
+    def _leg_actions(self, leg: Leg, by_hand: bool) -> list[str]:
+        """What an operator may do with a listed leg now; the console shows these buttons.
+
+        ``approve`` is offered once the API serves ``POST /v1/legs/{id}/approve`` and the leg
+        says it waits for approval (``needs_approval``)."""
+        actions: list[str] = []
+        if leg.state in EXCEPTION_STATES:
+            actions += [] if by_hand else ["retry"]
+            actions.append("resolve")
+        if getattr(leg, "needs_approval", False) and self._routed(
+            "POST", ["v1", "legs", None, "approve"]
+        ):
+            actions.append("approve")
+        return actions
+
+    def _event_actions(self, record: EventRecord) -> list[str]:
+        """What an operator may do with an event-level exception now: assign it a record (once
+        the API serves ``POST /v1/events/{id}/assign``) or resolve it with a note."""
+        actions = []
+        if self._routed("POST", ["v1", "events", None, "assign"]):
+            actions.append("assign")
+        actions.append("resolve")
+        return actions
+
+    def _get_links(self, request: server.Request, source: str) -> bytes:
+        statuses = dict(self._link_status()) if self._link_status is not None else {}
+        links = []
+        for name, prop in (getattr(self._config, "properties", {}) or {}).items():
+            status = statuses.get(name)
+            profile = getattr(prop, "profile", None)
+            entry: dict[str, Any] = {
+                "property": name,
+                "profile": None if profile is None else str(getattr(profile, "value", profile)),
+                "state": "not running",
+                "resync": False,
+                "night_audit": False,
+                "can_post": False,
+            }
+            if status is not None:
+                state = status.state
+                entry.update(
+                    state=str(getattr(state, "value", state)),
+                    resync=bool(status.resync),
+                    night_audit=bool(status.night_audit),
+                    can_post=bool(status.can_post),
+                )
+            links.append(entry)
+        return self._answer(request, 200, {"links": links})
+
+    def _get_reservation(self, request: server.Request, source: str, conf: str) -> bytes:
+        records = self._journal.events_for_confirmation(conf)
+        if not records:
+            raise _Answer(404, _errors(("confirmation_number", f"no events for {conf!r}")))
+        return self._answer(
+            request,
+            200,
+            {"confirmation_number": conf, "events": [event_json(r) for r in records]},
+        )
+
+    def _get_leg_wire(self, request: server.Request, source: str, leg_id: str) -> bytes:
+        leg = self._find_leg(leg_id)
+        frames = [
+            {
+                "id": w.id,
+                "time": _time(w.time),
+                "direction": w.direction,
+                "protocol": w.protocol,
+                "text": wire_text(w.raw),
+            }
+            for w in self._journal.wire_log(leg_id=leg.leg_id)
+        ]
+        return self._answer(request, 200, {"leg_id": leg.leg_id, "frames": frames})
+
+    def _get_leg_history(self, request: server.Request, source: str, leg_id: str) -> bytes:
+        leg = self._find_leg(leg_id)
+        history = [
+            {
+                "time": _time(a.time),
+                "from_state": a.from_state,
+                "to_state": a.to_state,
+                "actor": a.actor,
+                "action": a.action,
+                "note": a.note,
+            }
+            for a in self._journal.history(leg_id=leg.leg_id)
+        ]
+        return self._answer(request, 200, {"leg_id": leg.leg_id, "history": history})
 
     def _find_leg(self, leg_id: str) -> Leg:
         try:
@@ -635,13 +790,15 @@ class GatewayAPI(Resource):
         problems = []
         if not isinstance(obj, dict):
             raise _Answer(400, _errors(("", 'send {"operator": ..., "note": ...}')))
-        for name in ("operator", "note"):
+        # A console session names the operator at login; the body cannot speak for someone else.
+        session_operator = getattr(request, "foliogate_operator", None)
+        for name in ("note",) if session_operator else ("operator", "note"):
             value = obj.get(name)
             if not isinstance(value, str) or not value.strip():
                 problems.append((name, "required: a non-empty string"))
         if problems:
             raise _Answer(400, _errors(*problems))
-        return obj["operator"].strip(), obj["note"].strip()
+        return session_operator or obj["operator"].strip(), obj["note"].strip()
 
     def _operator_action(
         self, request: server.Request, source: str, leg_id: str, action: str
@@ -680,6 +837,27 @@ class GatewayAPI(Resource):
         except JournalError as exc:
             raise _Answer(409, _errors(("status", str(exc)))) from exc
         return self._answer(request, 200, event_json(record))
+
+
+_CONTROL_NAMES = {0x02: "<STX>", 0x03: "<ETX>", 0x04: "<EOT>", 0x06: "<ACK>", 0x15: "<NAK>"}
+
+
+def wire_text(raw: bytes) -> str:
+    """A logged frame as readable text: UTF-8 (else cp1252), control characters named.
+
+    >>> wire_text(b"\x02PA|AS" + b"OK|P#12|\x03")
+    '<STX>PA|ASOK|P#12|<ETX>'
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", "replace")
+    return "".join(
+        ch
+        if ch in "\n\t\r" or (ord(ch) >= 0x20 and ord(ch) != 0x7F)
+        else _CONTROL_NAMES.get(ord(ch), f"<{ord(ch):02X}>")
+        for ch in text
+    )
 
 
 def _problem_json(problem: Any) -> dict[str, str]:
@@ -738,20 +916,28 @@ def make_site(
     *,
     environ: Mapping[str, str] | None = None,
     rules: EventRules | None = None,
+    link_status: LinkStatuses | None = None,
 ) -> server.Site:
     """The API as a ``twisted.web`` site; listen with :func:`listen` (loopback by default).
 
     ``clock`` provides ``seconds()`` (the reactor, or a ``task.Clock`` in tests) and judges
     signature timestamps. ``on_event_accepted(event_id)`` is called after an event is
     committed and answered 202, and after an operator retries a leg, so the dispatcher can
-    wake up. Secrets are read from ``environ`` (default ``os.environ``) now, once.
+    wake up. Secrets are read from ``environ`` (default ``os.environ``) now, once; so is the
+    console token when the configuration has a ``[console]`` table. ``link_status()`` gives
+    each running property's link status for ``GET /v1/links``.
     """
     secrets = source_secrets(config, environ)
     if not secrets:
         log.warn("no sources configured: every /v1/ request will be refused")
+    try:
+        console = make_console(config, clock, os.environ if environ is None else environ)
+    except ConsoleTokenInvalid as exc:
+        raise MissingSecret(str(exc)) from None
     resource = GatewayAPI(
-        journal, config, clock, on_event_accepted, secrets, rules or EventRules.default()
-    )
+        journal, config, clock, on_event_accepted, secrets, rules or EventRules.default(),
+        console=console, link_status=link_status,
+    )  # fmt: skip
     max_body = getattr(getattr(config, "gateway", None), "max_body_bytes", None)
     return GatewaySite(resource, int(max_body or DEFAULT_MAX_BODY_BYTES))
 

@@ -51,6 +51,10 @@ The file::
     username_env = "FOLIOGATE_OTHER_USER"       # WS-Security / session login credentials
     password_env = "FOLIOGATE_OTHER_PASSWORD"
 
+    [console]                                   # optional: the operator console at /console/
+    token_env = "FOLIOGATE_CONSOLE_TOKEN"       # operators log in with this token (>= 16 chars)
+    session_minutes = 480                       # a login lasts this long (default 480: a shift)
+
 Checks beyond types and ranges: endpoint strings parse (Twisted's strports grammar, checked
 without a reactor); the listener is loopback unless ``allow_public``; the posting mode suits
 the profile; every transaction code and payment type used in ``codes`` has a FIAS sales
@@ -80,6 +84,7 @@ __all__ = [
     "PROFILES",
     "CodeMap",
     "ConfigInvalid",
+    "ConsoleSettings",
     "FiasMapping",
     "GatewayConfig",
     "GatewaySettings",
@@ -195,12 +200,25 @@ class PropertyConfig:
         return PROFILES[self.profile]
 
 
+#: A console token shorter than this is refused: it would be guessable.
+CONSOLE_MIN_TOKEN_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """The operator console: who may log in (the token in ``token_env``) and for how long."""
+
+    token_env: str
+    session_minutes: int = 480
+
+
 @dataclass(frozen=True)
 class GatewayConfig:
     path: Path  # the file it was read from
     gateway: GatewaySettings
     sources: Mapping[str, SourceConfig]
     properties: Mapping[str, PropertyConfig]
+    console: ConsoleSettings | None = None  # None: no [console] table, the console is off
 
 
 class ConfigInvalid(Exception):
@@ -259,11 +277,21 @@ def missing_secrets(config: GatewayConfig, environ: Mapping[str, str] | None = N
             base = f"properties.{_key(prop.name)}.soap"
             wanted.append((f"{base}.username_env", prop.soap.username_env))
             wanted.append((f"{base}.password_env", prop.soap.password_env))
-    return [
+    if config.console is not None:
+        wanted.append(("console.token_env", config.console.token_env))
+    errors = [
         f"{where}: environment variable {name} is not set"
         for where, name in wanted
         if not env.get(name)
     ]
+    if config.console is not None and 0 < len(env.get(config.console.token_env, "")) < (
+        CONSOLE_MIN_TOKEN_LENGTH
+    ):
+        errors.append(
+            f"console.token_env: environment variable {config.console.token_env} is shorter"
+            f" than {CONSOLE_MIN_TOKEN_LENGTH} characters"
+        )
+    return errors
 
 
 def secret(source: SourceConfig, environ: Mapping[str, str] | None = None) -> bytes:
@@ -430,7 +458,8 @@ _CODE = re.compile(r"[!-~](?:[ -~]{0,38}[!-~])?")  # printable ASCII, no edge sp
 _WORKSTATION = re.compile(r"[!-{}~]{1,16}")  # FIAS WS: ANS max 16, never the separator |
 _FIAS_PM = re.compile(r"[!-{}~]{1,5}")  # FIAS PM: ANS max 5
 
-_TOP_KEYS = ("gateway", "sources", "properties")
+_TOP_KEYS = ("gateway", "sources", "properties", "console")
+_CONSOLE_KEYS = ("token_env", "session_minutes")
 _GATEWAY_KEYS = ("journal", "listen", "allow_public", "max_body_bytes")
 _SOURCE_KEYS = ("secret_env",)
 _PROPERTY_KEYS = (
@@ -605,6 +634,7 @@ class _Reader:
         gateway = self.gateway(data.get("gateway", {}))
         sources = self.sources(data.get("sources", _MISSING))
         properties = self.properties(data.get("properties", _MISSING))
+        console = self.console(data["console"]) if "console" in data else None
         if self.errors or gateway is None:
             return None
         return GatewayConfig(
@@ -612,7 +642,20 @@ class _Reader:
             gateway=gateway,
             sources=MappingProxyType(sources),
             properties=MappingProxyType(properties),
+            console=console,
         )
+
+    def console(self, value: object) -> ConsoleSettings | None:
+        table = self.table(value, "console", _CONSOLE_KEYS)
+        if table is None:
+            return None
+        token_env = self.env_name(table, "token_env", "console")
+        minutes = self.integer(
+            table, "session_minutes", "console", default=480, low=1, high=7 * 24 * 60
+        )
+        if token_env is None or minutes is None:
+            return None
+        return ConsoleSettings(token_env=token_env, session_minutes=minutes)
 
     def gateway(self, value: object) -> GatewaySettings | None:
         table = self.table(value, "gateway", _GATEWAY_KEYS)

@@ -84,7 +84,7 @@ class Gateway:
                 continue
             self.properties[prop.name] = self._fias_runtime(journal, prop)
         site = make_site(journal, self.config, self.reactor, self._event_accepted,
-                         environ=self._environ)  # fmt: skip
+                         environ=self._environ, link_status=self.link_statuses)  # fmt: skip
         self.api_port = yield serverFromString(self.reactor, self.config.gateway.listen).listen(
             site
         )
@@ -151,6 +151,10 @@ class Gateway:
             backoff=self._backoff,
         )
         return PropertyRuntime(prop, link, dispatcher)
+
+    def link_statuses(self) -> dict[str, LinkStatus]:
+        """Each running property's link status (``GET /v1/links``, the operator console)."""
+        return {name: runtime.link.status for name, runtime in self.properties.items()}
 
     def _event_accepted(self, event_id: str) -> None:
         self._wake_all()

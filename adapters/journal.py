@@ -1079,6 +1079,19 @@ class Journal:
             for r in self._db.execute(sql, tuple(params))
         ]
 
+    def events_for_confirmation(self, confirmation_number: str) -> list[EventRecord]:
+        """Every event for a confirmation number, in arrival order: events with a leg to that
+        record, and events whose body names it (those may have planned no legs)."""
+        rows = self._db.execute(
+            "SELECT event_id FROM events WHERE event_id IN"
+            " (SELECT event_id FROM legs WHERE confirmation_number = ?)"
+            " OR (json_valid(CAST(body AS TEXT))"
+            " AND json_extract(CAST(body AS TEXT), '$.booking.confirmation_number') = ?)"
+            " ORDER BY arrival",
+            (confirmation_number, confirmation_number),
+        ).fetchall()
+        return [record for (event_id,) in rows if (record := self.event(event_id)) is not None]
+
     def balances(self, event_id: str) -> list[Balance]:
         rows = self._db.execute(
             "SELECT event_id, leg_id, property, confirmation_number, balance, currency,"
