@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,6 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check protocols adapters simulators tests bench
 	$(VENV)/bin/mypy protocols
-
-bench: $(STAMP)
-	$(VENV)/bin/python bench/fias_codec.py
 
 clean:
 	rm -rf $(VENV)

@@ -70,6 +70,7 @@ class Gateway:
 
     @inlineCallbacks
     def start(self) -> Any:
+        self.config.gateway.journal.parent.mkdir(parents=True, exist_ok=True)
         journal = self.journal = Journal(
             str(self.config.gateway.journal), reactor=self.reactor, now=self._now
         )
