@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from importlib import resources
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import pytest_twisted
@@ -294,6 +295,37 @@ async def test_exceptions_list_the_actions_an_operator_may_take(running):
 
 
 @pytest_twisted.ensureDeferred
+async def test_by_hand_legs_and_unplanned_events_offer_only_what_can_be_done(running):
+    event = PaymentEvent(
+        "evt_refund", EventType.PAYMENT_REFUNDED, "GRAND-LONDON", T0, booking=Booking("123456")
+    )
+    by_hand = PlannedLeg(0, "SPA_DEPOSIT", None, -5000, "GBP", "post by hand")
+    plan = SimpleNamespace(outcome="exception", reason="refunds are posted by hand", legs=(),
+                           by_hand=(by_hand,), target="reservation")  # fmt: skip
+    running.journal.record_event(event, b'{"event_id": "evt_refund"}', plan)
+    unplanned = PaymentEvent(
+        "evt_blank", EventType.PAYMENT_SUCCEEDED, "GRAND-LONDON", T0, booking=Booking("")
+    )
+    running.journal.record_event(
+        unplanned,
+        b'{"event_id": "evt_blank"}',
+        SimpleNamespace(outcome="exception", reason="no record", legs=(), by_hand=()),
+    )
+    _, cookie = await running.client.login()
+    queue = (await running.client.request("GET", "/v1/exceptions", cookie=cookie)).json()
+    assert [(leg["reference"], leg["by_hand"], leg["actions"]) for leg in queue["legs"]] == [
+        ("evt_refund/0", True, ["resolve"])
+    ]
+    # "assign" appears once the matching work serves POST /v1/events/{id}/assign.
+    probe = await running.client.request("POST", "/v1/events/evt_blank/assign", {})
+    assign = [] if probe.reasons == [("", "no such endpoint")] else ["assign"]
+    assert {e["event_id"]: e["actions"] for e in queue["events"]} == {
+        "evt_refund": assign + ["resolve"],
+        "evt_blank": assign + ["resolve"],
+    }
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_reservation_lists_its_events_and_a_leg_its_wire_log_and_history(running):
     leg_id = record(running.journal, "evt_a", conf="123456")
     record(running.journal, "evt_other", conf="200101")
@@ -357,6 +389,33 @@ async def test_the_page_is_served_with_a_strict_content_security_policy(running)
     bare = await running.client.request("GET", "/console")
     assert (bare.status, bare.header("Location")) == (301, "/console/")
     assert (await running.client.request("GET", "/console/nope")).status == 404
+
+
+@pytest_twisted.ensureDeferred
+async def test_without_a_console_table_the_console_is_404_and_bearer_tokens_mean_nothing(
+    tmp_path,
+):
+    from twisted.internet import reactor
+
+    journal = Journal(str(tmp_path / "j.sqlite"), reactor=reactor)
+    site = make_site(
+        journal, console_config(tmp_path, ""), task.Clock(), None, environ={SECRET_ENV: SECRET}
+    )
+    port = await listen(reactor, site, "tcp:port=0")
+    try:
+        client = Client("127.0.0.1", port.getHost().port)
+        page = await client.request("GET", "/console/")
+        assert (page.status, page.reasons) == (
+            404,
+            [("", "the console is off: configure [console]")],
+        )
+        bearer = await client.request(
+            "GET", "/v1/exceptions", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert bearer.status == 401
+    finally:
+        await port.stopListening()
+        journal.close()
 
 
 def test_the_page_needs_nothing_from_another_origin_and_never_writes_html():

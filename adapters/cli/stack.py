@@ -66,6 +66,7 @@ class Stack:
         now: Callable[[], dt.datetime] | None = None,
         configure: Callable[[GatewayConfig], GatewayConfig] | None = None,
         gateway_options: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.reactor = reactor
         self.workdir = Path(workdir)
@@ -76,6 +77,8 @@ class Stack:
         self._configure = configure
         #: Extra keyword arguments for :class:`Gateway` (e.g. ``jitter``, ``backoff``).
         self._gateway_options = dict(gateway_options or {})
+        #: More environment for the gateway (e.g. the operator console's token).
+        self._environ = dict(environ or {})
         self.secret = secrets.token_hex(16).encode()
         self.sim: RunningSimulator | None = None
         self.gateway: Gateway | None = None
@@ -103,7 +106,8 @@ class Stack:
         if self._configure is not None:
             config = self._configure(config)
         self.config = config
-        environ = {src.secret_env: self.secret.decode() for src in config.sources.values()}
+        environ = dict(self._environ)
+        environ.update({src.secret_env: self.secret.decode() for src in config.sources.values()})
         self.gateway = Gateway(
             config, reactor=self.reactor, environ=environ, now=self._now, **self._gateway_options
         )
