@@ -116,8 +116,8 @@ def api(stack, path: str):
 
 
 def test_an_operator_clears_an_exception_in_the_browser_and_sees_the_leg_post(
-    stack, browser, tmp_path
-):
+    browser, stack, tmp_path
+):  # the browser first: without Chromium the test fails before starting anything
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
