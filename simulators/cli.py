@@ -1,4 +1,8 @@
-"""The ``foliogate sim`` verb: run the PMS simulator (FIAS server + control API) until stopped."""
+"""The ``foliogate sim`` verb: run the PMS simulator (FIAS server + control API) until stopped.
+
+``--opera-htng``, ``--rezlynx`` and ``--htng-async`` also serve those SOAP PMS simulators, each
+on its own endpoint (off by default; given without a value, a loopback default port).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,12 @@ from simulators.ledger import DEMO_HOTEL, HotelConfigError, load_hotel_config
 # Loopback by default: the simulator has no authentication.
 DEFAULT_FIAS_ENDPOINT = "tcp:port=5010:interface=127.0.0.1"
 DEFAULT_CONTROL_ENDPOINT = "tcp:port=8610:interface=127.0.0.1"
+#: SOAP profile -> (option, loopback endpoint used when the option is given without a value).
+SOAP_OPTIONS = {
+    "opera-htng": ("--opera-htng", "tcp:port=8611:interface=127.0.0.1"),
+    "rezlynx": ("--rezlynx", "tcp:port=8612:interface=127.0.0.1"),
+    "htng-async": ("--htng-async", "tcp:port=8613:interface=127.0.0.1"),
+}
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -35,6 +45,17 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         default=DEFAULT_CONTROL_ENDPOINT,
         help=f"control API listening endpoint (default: {DEFAULT_CONTROL_ENDPOINT})",
     )
+    for profile, (option, default) in SOAP_OPTIONS.items():
+        parser.add_argument(
+            option,
+            nargs="?",
+            const=default,
+            default=None,
+            metavar="ENDPOINT",
+            help=f"also serve the {profile} SOAP PMS at /{profile} on this endpoint (off by "
+            f"default; without a value: {default}). Credentials: the hotel file's [soap] "
+            "table or FOLIOGATE_SIM_SOAP_USERNAME / FOLIOGATE_SIM_SOAP_PASSWORD",
+        )
     parser.add_argument(
         "--verbose", "-v", action="store_true", help="log every FIAS frame in and out"
     )
@@ -62,8 +83,21 @@ def run(args: argparse.Namespace) -> int:
     except HotelConfigError as exc:
         print(f"foliogate sim: {exc}", file=sys.stderr)
         return 2
+    soap_endpoints = {
+        "opera_htng": getattr(args, "opera_htng", None),
+        "rezlynx": getattr(args, "rezlynx", None),
+        "htng_async": getattr(args, "htng_async", None),
+    }
+    if any(soap_endpoints.values()):
+        from simulators.soap_common import SoapAccessError, soap_access
+
+        try:
+            soap_access(config)
+        except SoapAccessError as exc:
+            print(f"foliogate sim: {exc}", file=sys.stderr)
+            return 2
     # Imported here so that `foliogate --help` does not load Twisted's reactor or the codec.
-    from twisted.internet import reactor
+    from twisted.internet import defer, reactor
 
     from simulators.service import RunningSimulator, start_simulator
 
@@ -72,9 +106,10 @@ def run(args: argparse.Namespace) -> int:
 
     def started(simulator: RunningSimulator) -> None:
         host, port = simulator.fias_address
+        soap = "".join(f", {profile} on {url}" for profile, url in simulator.soap_urls.items())
         print(
             f"foliogate sim: {config.name} (business date {simulator.hotel.business_date}): "
-            f"FIAS on {host}:{port}, control API on {simulator.control_url}; "
+            f"FIAS on {host}:{port}, control API on {simulator.control_url}{soap}; "
             "Ctrl-C to stop",
             flush=True,
         )
@@ -86,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
         reactor.stop()
 
     def start() -> None:
-        start_simulator(reactor, config, args.fias, args.control).addCallbacks(started, failed)
+        defer.maybeDeferred(
+            start_simulator, reactor, config, args.fias, args.control, **soap_endpoints
+        ).addCallbacks(started, failed)
 
     reactor.callWhenRunning(start)
     reactor.run()

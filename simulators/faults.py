@@ -18,6 +18,26 @@ faults fire (``drop_answers: 2`` drops the next two answers, then stops).
 - ``garbage``: these bytes (latin-1 text) are written before every frame ("": off).
 - ``hold_night_audit``: a night audit is held open: one starts if none runs, and it cannot end
   while the knob is set.
+
+The SOAP simulators (``simulators.soap_*``) share these knobs where they apply: ``delay_ms``
+delays every SOAP answer; ``drop_answers`` (every SOAP answer) and ``drop_posting_answers``
+(answers to postings only) close the HTTP connection without an answer after the request was
+handled (booked); ``reject_status`` + ``reject_count`` refuse the next N postings in-band with
+the profile's code for RY (system error, retryable), NA (night audit, retryable) or UR (amount
+not allowed, terminal), booking nothing; ``hold_night_audit`` answers the profile's night-audit
+code. Knobs for the SOAP simulators only:
+
+- ``http_500_count``: the next N SOAP requests are answered HTTP 500 with a plain-text body
+  and not handled (nothing is booked).
+- ``drop_requests``: the next N SOAP requests are not handled: the connection is closed as
+  soon as the request has arrived (nothing is booked).
+- ``expire_sessions``: rezlynx: every open session is expired when the next rezlynx request
+  arrives (that request too, unless it is a LogIn); the knob then turns itself off.
+- ``callback_delay_ms``: htng-async: each result callback is POSTed this many ms after the
+  posting was handled (0: at once, just after the acknowledgement).
+- ``duplicate_callbacks``: htng-async: the next N result callbacks are POSTed twice.
+- ``drop_callbacks``: htng-async: the next N result callbacks are never POSTed (the postings
+  are booked).
 """
 
 from __future__ import annotations
@@ -40,6 +60,13 @@ class Faults:
     split_writes: int = 0
     garbage: str = ""
     hold_night_audit: bool = False
+    # SOAP simulators only (see the module docstring).
+    http_500_count: int = 0
+    drop_requests: int = 0
+    expire_sessions: bool = False
+    callback_delay_ms: int = 0
+    duplicate_callbacks: int = 0
+    drop_callbacks: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,6 +90,15 @@ _COUNTS = (
 )
 
 
+_SOAP_COUNTS = (
+    "http_500_count",
+    "drop_requests",
+    "callback_delay_ms",
+    "duplicate_callbacks",
+    "drop_callbacks",
+)
+
+
 def parse_faults(data: Any, base: Faults | None = None) -> Faults:
     """Apply the knobs in ``data`` (a mapping) on top of ``base``; unknown knobs are errors."""
     base = base or Faults()
@@ -77,6 +113,16 @@ def parse_faults(data: Any, base: Faults | None = None) -> Faults:
         elif key in _COUNTS:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 errors.append(f"{key}: must be a whole number >= 0, got {value!r}")
+            else:
+                changes[key] = value
+        elif key in _SOAP_COUNTS:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                errors.append(f"{key}: must be a whole number >= 0, got {value!r}")
+            else:
+                changes[key] = value
+        elif key == "expire_sessions":
+            if not isinstance(value, bool):
+                errors.append(f"{key}: must be true or false")
             else:
                 changes[key] = value
         elif key == "reject_status":
@@ -152,3 +198,35 @@ class FaultKnobs:
             self.current = replace(self.current, close_after_records=remaining - 1)
             return remaining == 1
         return False
+
+    # -- SOAP simulators --------------------------------------------------------------------
+
+    def _take(self, knob: str) -> bool:
+        remaining = getattr(self.current, knob)
+        if remaining:
+            self.current = replace(self.current, **{knob: remaining - 1})
+            return True
+        return False
+
+    def take_http_500(self) -> bool:
+        """True if this SOAP request is to be answered HTTP 500 (counts one down)."""
+        return self._take("http_500_count")
+
+    def take_request_drop(self) -> bool:
+        """True if this SOAP request's connection is to be closed unhandled (counts one down)."""
+        return self._take("drop_requests")
+
+    def take_session_expiry(self) -> bool:
+        """True once after ``expire_sessions`` was set: expire every rezlynx session now."""
+        if self.current.expire_sessions:
+            self.current = replace(self.current, expire_sessions=False)
+            return True
+        return False
+
+    def take_callback_duplicate(self) -> bool:
+        """True if this result callback is to be POSTed twice (counts one down)."""
+        return self._take("duplicate_callbacks")
+
+    def take_callback_drop(self) -> bool:
+        """True if this result callback is never to be POSTed (counts one down)."""
+        return self._take("drop_callbacks")

@@ -114,6 +114,24 @@ class FiasSettings:
 
 
 @dataclass(frozen=True)
+class SoapSettings:
+    """The hotel file's ``[soap]`` table: what the SOAP simulators accept and send.
+
+    Credentials here are for simulators only (the demo hotel's are public); the environment
+    overrides them (``simulators.soap_common.soap_access``). ``None``: not set in the file.
+    """
+
+    username: str | None = None  # UsernameToken / rezlynx LogIn operator the PMS accepts
+    password: str | None = field(default=None, repr=False)
+    callback_username: str | None = None  # htng-async result callbacks (default: username)
+    callback_password: str | None = field(default=None, repr=False)
+    site_id: str | None = None  # rezlynx SiteID accepted (None: any)
+    hotel_code: str | None = None  # htng-async HotelCode accepted (None: any)
+    session_timeout_seconds: int = 1200  # an idle rezlynx session expires after this
+    allow_negative_amounts: bool = True  # negative sales and refunds (the negative profiles)
+
+
+@dataclass(frozen=True)
 class HotelConfig:
     name: str
     currency: str
@@ -124,6 +142,7 @@ class HotelConfig:
     reservations: tuple[Reservation, ...] = ()
     allow_negative_amounts: bool = False
     faults: Faults = Faults()
+    soap: SoapSettings = SoapSettings()
 
 
 class HotelConfigError(ValueError):
@@ -209,6 +228,8 @@ def parse_hotel_config(data: Mapping[str, Any], source: str = "hotel") -> HotelC
         errors.extend(f"faults.{e}" for e in exc.errors)
         faults = Faults()
 
+    soap = _soap_settings(_table(data, "soap", errors), errors)
+
     if errors or business_date is None or fias is None:
         raise HotelConfigError(source, errors or ["incomplete hotel file"])
     return HotelConfig(
@@ -221,6 +242,7 @@ def parse_hotel_config(data: Mapping[str, Any], source: str = "hotel") -> HotelC
         reservations=tuple(reservations),
         allow_negative_amounts=allow_negative,
         faults=faults,
+        soap=soap,
     )
 
 
@@ -324,6 +346,41 @@ def _fias_settings(
     )
 
 
+_SOAP_TEXT_KEYS = (
+    "username",
+    "password",
+    "callback_username",
+    "callback_password",
+    "site_id",
+    "hotel_code",
+)
+
+
+def _soap_settings(table: Mapping[str, Any], errors: list[str]) -> SoapSettings:
+    known = (*_SOAP_TEXT_KEYS, "session_timeout_seconds", "allow_negative_amounts")
+    for key in table:
+        if key not in known:
+            errors.append(f"soap.{key}: unknown key (known: {', '.join(sorted(known))})")
+    texts: dict[str, str | None] = {}
+    for key in _SOAP_TEXT_KEYS:
+        value = table.get(key)
+        if value is not None and (not isinstance(value, str) or not value):
+            errors.append(f"soap.{key}: must be a non-empty string")
+            value = None
+        texts[key] = value
+    timeout = table.get("session_timeout_seconds", 1200)
+    if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
+        errors.append("soap.session_timeout_seconds: must be a whole number > 0")
+        timeout = 1200
+    allow_negative = table.get("allow_negative_amounts", True)
+    if not isinstance(allow_negative, bool):
+        errors.append("soap.allow_negative_amounts: must be true or false")
+        allow_negative = True
+    return SoapSettings(
+        **texts, session_timeout_seconds=timeout, allow_negative_amounts=allow_negative
+    )
+
+
 def _reservation(spec: Any, where: str, rooms: set[str], errors: list[str]) -> Reservation | None:
     if not isinstance(spec, Mapping):
         errors.append(f"{where}: must be a table")
@@ -370,6 +427,9 @@ class FolioLine:
     time: dt.datetime  # wall-clock time of the posting
     source: str  # the record that booked it, e.g. "FIAS PR P#1737 WS456"
     posting_id: int  # lines booked by one posting share it
+    # Hotel-wide, one per line: the SOAP profiles' transaction number. Left out of ==, so a
+    # line compares by what it books.
+    line_number: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -437,6 +497,66 @@ class PostingOutcome:
     @property
     def ok(self) -> bool:
         return self.status is Status.OK
+
+
+# --------------------------------------------------------------------------------------------
+# Postings that name their codes (the SOAP profiles)
+
+
+@dataclass(frozen=True)
+class CodedLine:
+    """One line of a :class:`CodedPosting`: a transaction code or a payment type, by name.
+
+    ``CHARGE``: ``amount`` is the charge, booked as is (negative: a negative sale or a
+    reversal). ``PAYMENT_TYPE``: ``amount`` is the money received, booked negated (negative: a
+    refund).
+    """
+
+    kind: CodeKind
+    code: str
+    amount: int  # minor units
+    reference: str = ""
+
+
+@dataclass(frozen=True)
+class CodedPosting:
+    """Lines for one reservation's folio, booked all or nothing (``Hotel.post_coded``)."""
+
+    confirmation_number: int
+    lines: tuple[CodedLine, ...]
+    source: str = ""
+    allow_negative: bool = True
+    #: Every line needs an in-house guest, deposits and payments too (e.g. a rezlynx
+    #: AddPayment, whose pre-arrival counterpart is AddDeposit).
+    needs_in_house: bool = False
+
+
+class Refusal(StrEnum):
+    """Why ``Hotel.post_coded`` booked nothing; each SOAP profile maps it to its own code."""
+
+    NIGHT_AUDIT = "night_audit"
+    UNKNOWN_RESERVATION = "unknown_reservation"
+    FOLIO_CLOSED = "folio_closed"  # checked out
+    NO_POST = "no_post"
+    UNKNOWN_TRANSACTION_CODE = "unknown_transaction_code"  # unknown, or a payment type
+    UNKNOWN_PAYMENT_TYPE = "unknown_payment_type"  # unknown, or a charge code
+    AMOUNT_NOT_ALLOWED = "amount_not_allowed"  # zero, or negative where refused
+    NOT_IN_HOUSE = "not_in_house"  # revenue before check-in
+
+
+@dataclass(frozen=True)
+class CodedOutcome:
+    """What ``Hotel.post_coded`` did: the booked lines, or the refusal and its text."""
+
+    refusal: Refusal | None
+    text: str
+    lines: tuple[FolioLine, ...] = ()
+    reservation: Reservation | None = None
+    line_index: int | None = None  # the refused CodedLine (0-based), when one is to blame
+
+    @property
+    def ok(self) -> bool:
+        return self.refusal is None
 
 
 # --------------------------------------------------------------------------------------------
@@ -528,6 +648,7 @@ class _State:
     next_posting_id: int = 1
     checked_in_at: dict[int, int] = field(default_factory=dict)  # check-in order, for PS
     check_ins: int = 0
+    next_line_number: int = 1
 
 
 class Hotel:
@@ -890,6 +1011,7 @@ class Hotel:
                 now,
                 posting.source,
                 posting_id,
+                self._take_line_number(),
             )
 
         lines: list[FolioLine] = []
@@ -928,3 +1050,105 @@ class Hotel:
         if not guests:
             return PostingOutcome(Status.NG, f"no guest in house in room {room}")
         return guests[0]  # room-based posting (PS): the room's first guest
+
+    def _take_line_number(self) -> int:
+        number = self._state.next_line_number
+        self._state.next_line_number += 1
+        return number
+
+    def post_coded(self, posting: CodedPosting) -> CodedOutcome:
+        """Book lines that name their codes (the SOAP profiles), all or nothing.
+
+        Unlike FIAS (``post``), a deposit may be booked before arrival: charges on a
+        *deposit*-group code and payment lines may post to a *reserved* reservation; revenue
+        needs an in-house guest (every line does with ``needs_in_house``). A checked-out folio
+        is closed; a night audit or the no-post flag refuses everything. Each line's code must
+        exist and be of the line's kind, and its amount must not be 0 (nor negative unless
+        ``allow_negative``). The refusal text names the reservation, the code or the amount at
+        fault.
+        """
+        if not posting.lines:
+            raise InvalidRequest("a coded posting needs at least one line")
+        conf = posting.confirmation_number
+        if self._state.night_audit_running:
+            return CodedOutcome(Refusal.NIGHT_AUDIT, "night audit in progress; post after it ends")
+        reservation = self._state.reservations.get(conf)
+        if reservation is None:
+            return CodedOutcome(Refusal.UNKNOWN_RESERVATION, f"no reservation {conf}")
+        if reservation.state is ReservationState.CHECKED_OUT:
+            return CodedOutcome(
+                Refusal.FOLIO_CLOSED,
+                f"reservation {conf} has checked out; its folio is closed",
+                reservation=reservation,
+            )
+        if reservation.no_post:
+            return CodedOutcome(
+                Refusal.NO_POST, f"no-post flag set for reservation {conf}", reservation=reservation
+            )
+        for index, item in enumerate(posting.lines):
+            refusal = self._coded_line_refusal(item, reservation, posting)
+            if refusal is not None:
+                reason, text = refusal
+                return CodedOutcome(reason, text, reservation=reservation, line_index=index)
+
+        posting_id = self._state.next_posting_id
+        self._state.next_posting_id += 1
+        now = self._now()
+        lines = tuple(
+            FolioLine(
+                item.code,
+                item.amount if item.kind is CodeKind.CHARGE else -item.amount,
+                None if item.kind is CodeKind.CHARGE else item.code,
+                item.reference,
+                self._state.business_date,
+                now,
+                posting.source,
+                posting_id,
+                self._take_line_number(),
+            )
+            for item in posting.lines
+        )
+        self._state.folios[conf].extend(lines)
+        return CodedOutcome(None, f"posted to reservation {conf}", lines, reservation)
+
+    def _coded_line_refusal(
+        self, item: CodedLine, reservation: Reservation, posting: CodedPosting
+    ) -> tuple[Refusal, str] | None:
+        code = self.config.codes.get(item.code)
+        if item.kind is CodeKind.CHARGE:
+            if code is None:
+                return Refusal.UNKNOWN_TRANSACTION_CODE, f"unknown transaction code {item.code!r}"
+            if code.kind is not CodeKind.CHARGE:
+                return (
+                    Refusal.UNKNOWN_TRANSACTION_CODE,
+                    f"{item.code!r} is a payment type, not a transaction code",
+                )
+        else:
+            if code is None:
+                return Refusal.UNKNOWN_PAYMENT_TYPE, f"unknown payment type {item.code!r}"
+            if code.kind is not CodeKind.PAYMENT_TYPE:
+                return (
+                    Refusal.UNKNOWN_PAYMENT_TYPE,
+                    f"{item.code!r} is a transaction code, not a payment type",
+                )
+        if item.amount == 0:
+            return Refusal.AMOUNT_NOT_ALLOWED, f"amount 0 is not allowed ({item.code})"
+        if item.amount < 0 and not posting.allow_negative:
+            return (
+                Refusal.AMOUNT_NOT_ALLOWED,
+                f"negative amount {item.amount} is not allowed here ({item.code})",
+            )
+        revenue = item.kind is CodeKind.CHARGE and code.group is CodeGroup.REVENUE
+        if reservation.state is not ReservationState.IN_HOUSE and (
+            revenue or posting.needs_in_house
+        ):
+            if revenue:
+                needs = f"revenue code {item.code} needs an in-house guest"
+            else:
+                what = "transaction code" if item.kind is CodeKind.CHARGE else "payment type"
+                needs = f"{what} {item.code} needs an in-house guest here"
+            return (
+                Refusal.NOT_IN_HOUSE,
+                f"reservation {reservation.confirmation_number} is not checked in; {needs}",
+            )
+        return None

@@ -389,6 +389,12 @@ def test_faults_get_put_validate_and_merge(api, knobs):
         "split_writes": 0,
         "garbage": "",
         "hold_night_audit": False,
+        "http_500_count": 0,
+        "drop_requests": 0,
+        "expire_sessions": False,
+        "callback_delay_ms": 0,
+        "duplicate_callbacks": 0,
+        "drop_callbacks": 0,
     }
     assert (yield api.call("PUT", "/faults", {"delay_ms": 250}))[1]["drop_answers"] == 2
     assert knobs.current.delay_ms == 250
@@ -398,9 +404,10 @@ def test_faults_get_put_validate_and_merge(api, knobs):
         400,
         {
             "error": "delay_ms: must be a whole number >= 0, got -1; bogus: unknown fault knob "
-            "(known: close_after_records, delay_ms, drop_answers, drop_posting_answers, garbage, "
-            "hold_night_audit, reject_count, reject_status, split_writes); reject_status: must be "
-            "one of RY, NA, UR or null"
+            "(known: callback_delay_ms, close_after_records, delay_ms, drop_answers, "
+            "drop_callbacks, drop_posting_answers, drop_requests, duplicate_callbacks, "
+            "expire_sessions, garbage, hold_night_audit, http_500_count, reject_count, "
+            "reject_status, split_writes); reject_status: must be one of RY, NA, UR or null"
         },
     )
     assert (yield api.call("GET", "/faults"))[1]["delay_ms"] == 250

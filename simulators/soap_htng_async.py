@@ -1,0 +1,321 @@
+"""The htng-async PMS simulator (Hotel Perfect): acknowledge at once, POST the result later.
+
+SOAP 1.2 with WS-Addressing 2005/08 and a UsernameToken on every request (the pipeline,
+faults and knobs are :mod:`simulators.soap_common`). A ``ChargePostingRQ`` carries revenue
+lines (transaction code, signed amount: a negative amount is a negative sale) and payment
+lines (payment type, booked as ``-amount``) for one reservation. The simulator:
+
+1. refuses a request whose ``wsa:ReplyTo`` is not an http(s) URL, or is the anonymous or
+   none address (a ``Sender`` fault ``InvalidAddressingHeader``: there would be nowhere to
+   send the result);
+2. posts every line to the shared ledger, all or nothing, at once (deposits and payments may
+   post to a reserved reservation, revenue needs an in-house guest);
+3. answers ``AcknowledgeReceipt`` (same CorrelationID and EchoToken, ``RelatesTo`` the
+   request's MessageID);
+4. POSTs ``ChargePostingResultRQ`` to the ReplyTo address with treq: ``Success`` and one
+   ``PostedLine`` per line (its ReferenceID and the ledger's line number), or ``Errors`` with
+   the profile's code, the text naming what is wrong and the ``ReferenceID`` of the line at
+   fault. The callback carries the simulator's own UsernameToken (``[soap]``
+   ``callback_username``/``callback_password``, default the same credentials) and
+   ``RelatesTo`` the request's MessageID. It is sent once; a failure is logged, not retried.
+
+A CorrelationID already posted successfully is acknowledged and answered with the original
+result again (a new callback), booking nothing. Knobs: ``callback_delay_ms``,
+``duplicate_callbacks`` (the same callback message POSTed twice), ``drop_callbacks`` (never
+POSTed); ``delay_ms`` and the drop knobs act on the acknowledgement; ``reject_*`` on the result.
+Errors map to :class:`protocols.htng.htng_async.ErrorCode` (:data:`ERROR_CODES`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from twisted.internet import defer
+
+from protocols.htng import htng_async as ha
+from protocols.soap import (
+    Caller,
+    Envelope,
+    Fault,
+    FaultCode,
+    SoapFault,
+    XsdValidator,
+    http_headers,
+    parse_xml,
+)
+from simulators.ledger import CodedLine, CodeKind
+from simulators.soap_common import (
+    Problem,
+    Refused,
+    Rejection,
+    SoapAnswer,
+    SoapPmsResource,
+    clip,
+    log,
+)
+
+#: Problem -> the Error@Code the simulator answers.
+ERROR_CODES: Final[Mapping[Problem, ha.ErrorCode]] = {
+    Problem.NIGHT_AUDIT: ha.ErrorCode.NIGHT_AUDIT,
+    Problem.UNKNOWN_RESERVATION: ha.ErrorCode.RESERVATION_NOT_FOUND,
+    Problem.FOLIO_CLOSED: ha.ErrorCode.FOLIO_CLOSED,
+    Problem.NO_POST: ha.ErrorCode.NO_POST,
+    Problem.UNKNOWN_TRANSACTION_CODE: ha.ErrorCode.UNKNOWN_REVENUE_CODE,
+    Problem.UNKNOWN_PAYMENT_TYPE: ha.ErrorCode.UNKNOWN_PAYMENT_TYPE,
+    Problem.AMOUNT_NOT_ALLOWED: ha.ErrorCode.AMOUNT_NOT_ALLOWED,
+    Problem.NOT_IN_HOUSE: ha.ErrorCode.NOT_IN_HOUSE,
+    Problem.CURRENCY_MISMATCH: ha.ErrorCode.CURRENCY_MISMATCH,
+    Problem.INVALID_FOLIO_WINDOW: ha.ErrorCode.INVALID_FOLIO_WINDOW,
+    Problem.UNKNOWN_HOTEL: ha.ErrorCode.UNKNOWN_HOTEL,
+    Problem.SYSTEM_ERROR: ha.ErrorCode.SYSTEM_ERROR,
+}
+
+_PROCESSING: Final = frozenset({Problem.SYSTEM_ERROR, Problem.NIGHT_AUDIT})
+#: ``wsa:From`` on result callbacks.
+FROM_ADDRESS: Final = "urn:foliogate:pms-simulator:htng-async"
+_OPERATION: Final = ha.Operation.CHARGE_POSTING.value
+#: ReplyTo values that name no callback address (answer on the back-channel, or nowhere).
+_NO_ADDRESS: Final = frozenset({None, ha.WSA_VERSION.anonymous, f"{ha.WSA_VERSION.namespace}/none"})
+
+
+class HtngAsyncResource(SoapPmsResource):
+    """``POST`` ChargePostingRQ; ``GET ?wsdl`` for the WSDL. Results go out by callback.
+
+    ``http_client`` (a treq ``HTTPClient``) sends the callbacks; by default one is made on
+    the reactor with a non-persistent connection pool. ``callback_timeout`` bounds each POST.
+    """
+
+    profile = ha.PROFILE
+    soap_version = ha.SOAP_VERSION
+    namespace = ha.NAMESPACE
+    service_name = ha.SERVICE_NAME
+    # Only the request direction: a result sent *to* the PMS is not something it handles.
+    request_elements = {ha.Operation.CHARGE_POSTING.request_element: _OPERATION}
+    posting_operations = frozenset({_OPERATION})
+
+    def __init__(
+        self,
+        *args: Any,
+        http_client: Any = None,
+        callback_timeout: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._http = http_client
+        self.callback_timeout = callback_timeout
+        self._scheduled: set[Any] = set()  # IDelayedCall
+        self._in_flight: set[defer.Deferred[Any]] = set()
+
+    def validator(self) -> XsdValidator:
+        return ha.xsd_validator()
+
+    def wsdl_path(self) -> Path:
+        return ha.wsdl_path()
+
+    def xsd_path(self) -> Path:
+        return ha.xsd_path()
+
+    def action_operation(self, action: str) -> str | None:
+        operation = ha.Operation.from_action(action)
+        return operation.value if operation else None
+
+    @property
+    def pending_callbacks(self) -> int:
+        """Callbacks scheduled or being POSTed (0: every result has gone out or was dropped)."""
+        return len(self._scheduled) + len(self._in_flight)
+
+    def stop(self) -> None:
+        super().stop()
+        for call in list(self._scheduled):
+            if call.active():
+                call.cancel()
+        self._scheduled.clear()
+        for deferred in list(self._in_flight):
+            deferred.cancel()
+
+    # -- the request ----------------------------------------------------------------------
+
+    def handle(self, envelope: Envelope, operation: str) -> SoapAnswer:
+        request = ha.parse_charge_posting_request(envelope.payload)
+        addressing = envelope.addressing
+        reply_to = addressing.reply_to if addressing is not None else None
+        if reply_to in _NO_ADDRESS or not reply_to.startswith(("http://", "https://")):
+            raise Refused(
+                Fault(
+                    FaultCode.SENDER,
+                    "wsa:ReplyTo must be the http(s) URL the result is POSTed to, "
+                    f"got {reply_to!r}",
+                    "InvalidAddressingHeader",
+                )
+            )
+        message_id = addressing.message_id if addressing is not None else None
+        result = self._process(request)
+        self._schedule_callback(result, reply_to, message_id)
+        ack = ha.acknowledge(request, self.now())
+        body = ha.build_charge_posting_response(ack, relates_to=message_id, stamp=self.stamp())
+        return SoapAnswer(body, posting=True)
+
+    def _process(self, request: ha.ChargePostingRequest) -> ha.ChargePostingResultRequest:
+        remembered = self.replayed(_OPERATION, request.correlation_id)
+        if remembered is not None:
+            log.info(
+                "htng-async: CorrelationID {id} posted before: original result again",
+                id=request.correlation_id,
+            )
+            return remembered  # type: ignore[no-any-return]
+        lines = tuple(
+            CodedLine(CodeKind.CHARGE, line.revenue_code, line.amount.amount, line.reference)
+            for line in request.revenue_lines
+        ) + tuple(
+            CodedLine(CodeKind.PAYMENT_TYPE, line.payment_type, line.amount.amount, line.reference)
+            for line in request.payment_lines
+        )
+        rejection = self._rejection(request)
+        if rejection is None:
+            source = f"{self.profile} ChargePosting {request.correlation_id}"
+            booked = self.book(request.reservation_id, lines, source)
+            if isinstance(booked, Rejection):
+                rejection = booked
+            else:
+                result = ha.ChargePostingResultRequest(
+                    echo_token=request.echo_token,
+                    correlation_id=request.correlation_id,
+                    timestamp=self.now(),
+                    posted_lines=tuple(
+                        ha.PostedLine(line.reference, folio_line.line_number)
+                        for line, folio_line in zip(lines, booked.lines, strict=True)
+                    ),
+                )
+                self.remember(_OPERATION, request.correlation_id, result)
+                return result
+        index = rejection.line_index
+        error = ha.PostingError(
+            code=ERROR_CODES[rejection.problem].value,
+            text=clip(rejection.text),
+            type=(
+                ha.ErrorType.PROCESSING
+                if rejection.problem in _PROCESSING
+                else ha.ErrorType.BUSINESS_RULE
+            ),
+            reference=lines[index].reference if index is not None else None,
+        )
+        return ha.ChargePostingResultRequest(
+            echo_token=request.echo_token,
+            correlation_id=request.correlation_id,
+            timestamp=self.now(),
+            errors=(error,),
+        )
+
+    def _rejection(self, request: ha.ChargePostingRequest) -> Rejection | None:
+        forced = self.take_forced_rejection()
+        if forced is not None:
+            return forced
+        expected = self.access.hotel_code
+        if expected is not None and request.hotel_code != expected:
+            return Rejection(
+                Problem.UNKNOWN_HOTEL,
+                f"unknown HotelCode {request.hotel_code!r}; this is {expected}",
+            )
+        if request.folio_window != 1:
+            return Rejection(
+                Problem.INVALID_FOLIO_WINDOW,
+                f"folio window {request.folio_window} does not exist; this PMS has window 1",
+            )
+        amounts = [line.amount for line in request.revenue_lines] + [
+            line.amount for line in request.payment_lines
+        ]
+        for index, money in enumerate(amounts):
+            rejection = self.money_rejection(money, index)
+            if rejection is not None:
+                return rejection
+        return None
+
+    # -- the callback ---------------------------------------------------------------------
+
+    def _schedule_callback(
+        self, result: ha.ChargePostingResultRequest, reply_to: str, relates_to: str | None
+    ) -> None:
+        if self.knobs.take_callback_drop():
+            log.info(
+                "htng-async: fault drop_callbacks: result of {id} never sent",
+                id=result.correlation_id,
+            )
+            return
+        copies = 2 if self.knobs.take_callback_duplicate() else 1
+
+        def fire() -> None:
+            self._scheduled.discard(call)
+            deferred = self._deliver(result, reply_to, relates_to, copies)
+            self._in_flight.add(deferred)
+            deferred.addBoth(lambda _: self._in_flight.discard(deferred))
+
+        call = self.clock.callLater(self.knobs.current.callback_delay_ms / 1000, fire)
+        self._scheduled.add(call)
+
+    def _http_client(self) -> Any:
+        if self._http is None:
+            import treq.client
+            from twisted.web.client import Agent, HTTPConnectionPool
+
+            pool = HTTPConnectionPool(self.clock, persistent=False)
+            self._http = treq.client.HTTPClient(Agent(self.clock, pool=pool))
+        return self._http
+
+    @defer.inlineCallbacks
+    def _deliver(
+        self,
+        result: ha.ChargePostingResultRequest,
+        reply_to: str,
+        relates_to: str | None,
+        copies: int,
+    ) -> Any:
+        caller = Caller(
+            to=reply_to, credentials=self.access.callback_credentials, from_address=FROM_ADDRESS
+        )
+        body = ha.build_charge_posting_result_request(
+            result, caller=caller, stamp=self.stamp(), relates_to=relates_to
+        )
+        headers = http_headers(self.soap_version, ha.Operation.CHARGE_POSTING_RESULT.action)
+        for copy in range(1, copies + 1):
+            try:
+                response = yield self._http_client().post(
+                    reply_to, data=body, headers=headers, timeout=self.callback_timeout
+                )
+                content = yield response.content()
+            except defer.CancelledError:
+                raise
+            except Exception as exc:
+                log.warn(
+                    "htng-async: result callback {copy}/{copies} of {id} to {url} failed: {error}",
+                    copy=copy,
+                    copies=copies,
+                    id=result.correlation_id,
+                    url=reply_to,
+                    error=str(exc) or type(exc).__name__,
+                )
+                continue
+            log.info(
+                "htng-async: result callback {copy}/{copies} of {id} to {url}: "
+                "HTTP {status}, {ack}",
+                copy=copy,
+                copies=copies,
+                id=result.correlation_id,
+                url=reply_to,
+                status=response.code,
+                ack=_acknowledged(content, result.correlation_id),
+            )
+
+
+def _acknowledged(content: bytes, correlation_id: str) -> str:
+    """How the gateway answered a callback, in a few words for the log."""
+    try:
+        ack = ha.parse_charge_posting_result_response(parse_xml(content))
+    except SoapFault as exc:
+        return f"fault: {exc.fault.reason}"
+    except ValueError as exc:
+        return f"no acknowledgement ({exc})"
+    if ack.correlation_id != correlation_id:
+        return f"acknowledged the wrong CorrelationID {ack.correlation_id!r}"
+    return "acknowledged"
