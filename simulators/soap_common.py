@@ -456,7 +456,7 @@ class SoapPmsResource(Resource):
         except Exception:
             log.failure("{profile}: request failed", profile=self.profile)
             answer = self.fault_answer(
-                Fault(FaultCode.RECEIVER, "the PMS simulator failed; nothing was done")
+                Fault(FaultCode.RECEIVER, "the PMS simulator failed on this request; see its log")
             )
         return self._send(request, answer)
 
