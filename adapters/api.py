@@ -25,6 +25,12 @@ Endpoints (issue 3 sections 1 and 4); every ``/v1/`` request is signed, ``/healt
     operator actions.
 ``GET /healthz``; ``/console/`` (the operator console, :mod:`adapters.console`)
 
+``GET /v1/reconcile?property=P&date=YYYY-MM-DD[&timezone=ZONE]``
+    The reconciliation of a business date as JSON (:mod:`adapters.reconcile`): captured
+    payments and what became of them, open items with reason and age, totals per transaction
+    code and payment type. 400 for a bad date or zone, 404 for an unknown property.
+``GET /metrics``, ``GET /readyz``
+    Prometheus metrics and readiness (:mod:`adapters.metrics`); open, like ``/healthz``.
 Authentication, as payment platforms sign their webhooks: header
 ``Foliogate-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>...]`` where each ``v1`` is
 HMAC-SHA256 of ``f"{t}.".encode() + raw_body`` under the source's secret (several ``v1`` let a
@@ -360,6 +366,10 @@ class GatewayAPI(Resource):
     """Routes requests by method and path; one leaf resource for the whole API."""
 
     isLeaf = True
+    #: The gateway's :class:`adapters.metrics.GatewayMetrics` (set by ``Gateway.start``): it
+    #: serves ``/metrics``, counts ingest answers and gives ``/readyz`` the links. None: no
+    #: ``/metrics``, and ``/readyz`` checks the journal alone.
+    metrics: Any = None
 
     def __init__(
         self,
@@ -400,6 +410,8 @@ class GatewayAPI(Resource):
                 raise _Answer(404, _errors(("", "the console is off: configure [console]")))
             return self._route(request, method, segments)
         except _Answer as answer:
+            if method == "POST" and segments == ["v1", "events"]:
+                self._count_event(getattr(request, "foliogate_event_type", None), "rejected")
             return self._answer(request, answer.code, answer.body, answer.headers)
         except Exception:
             log.failure("{method} {path} failed", method=method, path=raw_path)
@@ -425,6 +437,8 @@ class GatewayAPI(Resource):
         """Answer the request; with ``probe``, only say (1/0) whether ``method`` is routed."""
         routes: list[tuple[list[str | None], dict[str, Callable[..., bytes | int]]]] = [
             (["healthz"], {"GET": self._healthz}),
+            (["readyz"], {"GET": self._readyz}),
+            (["metrics"], {"GET": self._metrics_text}),
             (["v1", "events"], {"POST": self._post_event}),
             (["v1", "events", None], {"GET": self._get_event}),
             (["v1", "events", None, "resolve"], {"POST": self._resolve_event}),
@@ -433,6 +447,7 @@ class GatewayAPI(Resource):
             (["v1", "legs", None, "retry"], {"POST": self._retry_leg}),
             (["v1", "legs", None, "resolve"], {"POST": self._resolve_leg}),
             (["v1", "exceptions"], {"GET": self._get_exceptions}),
+            (["v1", "reconcile"], {"GET": self._get_reconcile}),
             (["v1", "links"], {"GET": self._get_links}),
             (["v1", "reservations", None], {"GET": self._get_reservation}),
             (["v1", "legs", None, "wire"], {"GET": self._get_leg_wire}),
@@ -613,8 +628,42 @@ class GatewayAPI(Resource):
             },
         )
 
+    # -- observability and reconciliation (adapters.metrics, adapters.reconcile) ---------------
+
+    def _count_event(self, event_type: Any, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.event_result(event_type if isinstance(event_type, str) else None, result)
+
+    def _readyz(self, request: server.Request) -> bytes:
+        from adapters.metrics import readiness
+
+        ready, body = readiness(self._journal, self.metrics)
+        return self._answer(request, 200 if ready else 503, body)
+
+    def _metrics_text(self, request: server.Request) -> bytes:
+        if self.metrics is None:
+            raise _Answer(404, _errors(("", "metrics are served by a running gateway")))
+        body, content_type = self.metrics.exposition()
+        request.setResponseCode(200)
+        request.setHeader(b"Content-Type", content_type.encode())
+        request.setHeader(b"Cache-Control", b"no-store")
+        return bytes(body)
+
+    def _get_reconcile(self, request: server.Request, source: str) -> bytes:
+        from adapters.reconcile import QueryError, reconcile_query, report_json
+
+        query = parse_qs(request.uri.partition(b"?")[2].decode("utf-8", "replace"))
+        properties = getattr(self._config, "properties", {}) or {}
+        try:
+            report = reconcile_query(self._journal, properties, query, self._clock.seconds())
+        except QueryError as exc:
+            raise _Answer(exc.status, _errors((exc.path, str(exc)))) from exc
+        return self._answer(request, 200, report_json(report))
+
     def _post_event(self, request: server.Request, source: str) -> bytes | int:
         obj = self._json_body(request)
+        if isinstance(obj, dict):
+            request.foliogate_event_type = obj.get("type")  # type: ignore[attr-defined]
         if not isinstance(obj, dict):
             raise _Answer(400, _errors(("", "an event is a JSON object")))
         problems = list(self._rules.validate(obj))
@@ -638,10 +687,28 @@ class GatewayAPI(Resource):
             original_legs = original.legs if original is not None else ()
         plan = self._rules.plan(event, properties[prop], original_legs)
         d = self._journal.submit_event(event, body, plan, source=source)
-        return self._finish_later(request, d, _ingest_answer, self._after_ingest)
+        event_type, prop_name = str(event.type), event.property
 
-    def _after_ingest(self, result: IngestResult) -> None:
-        log.info("event {event_id}: {status}", event_id=result.event_id, status=result.status.value)
+        def failed(failure: Failure) -> Failure:
+            self._count_event(event_type, "error")
+            return failure
+
+        d.addErrback(failed)
+        return self._finish_later(
+            request, d, _ingest_answer,
+            lambda result: self._after_ingest(result, event_type, prop_name),
+        )  # fmt: skip
+
+    def _after_ingest(
+        self, result: IngestResult, event_type: str | None = None, property: str | None = None
+    ) -> None:
+        log.info(
+            "event {event_id} for {property}: {status}",
+            event_id=result.event_id,
+            property=property,
+            status=result.status.value,
+        )
+        self._count_event(event_type, result.status.value)
         if result.status is IngestStatus.ACCEPTED:
             self._wake_dispatcher(result.event_id)
 
@@ -813,6 +880,9 @@ class GatewayAPI(Resource):
         log.info(
             "leg {leg_id} {action} by {operator} (source {source}): {note}",
             leg_id=leg.leg_id,
+            leg=leg.reference,
+            event_id=leg.event_id,
+            property=leg.property,
             action=action,
             operator=operator,
             source=source,

@@ -322,6 +322,14 @@ class Dispatcher:
         except ValueError as exc:  # LegMappingError included
             self._current.pop(leg.reference, None)
             self.journal.mark_rejected(leg.leg_id, None, f"mapping error: {exc}")
+            log.warn(
+                "leg {leg} of {event_id} not sent to {property}: mapping error: {error}",
+                leg=leg.reference,
+                leg_id=leg.leg_id,
+                event_id=leg.event_id,
+                property=self.prop.name,
+                error=str(exc),
+            )
             return succeed(None)
 
         def forget(result: Any) -> Any:
@@ -338,6 +346,14 @@ class Dispatcher:
         text = outcome.clear_text or outcome.reason
         if result is PostingResult.POSTED:
             journal.mark_posted(leg.leg_id, outcome.answer_status, outcome.clear_text)
+            log.info(
+                "leg {leg} of {event_id} posted on {property} (P#{posting_number})",
+                leg=leg.reference,
+                leg_id=leg.leg_id,
+                event_id=leg.event_id,
+                property=self.prop.name,
+                posting_number=outcome.posting_number,
+            )
             yield self._after_posted(leg, outcome)
         elif result is PostingResult.NOT_IN_HOUSE and outcome.inquiry_number is None:
             # We have seen no check-in for this guest: wait for the GI, nothing was sent.
@@ -377,6 +393,7 @@ class Dispatcher:
             log.warn(
                 "leg {leg} of {event_id} rejected by {property}: {status} {text}",
                 leg=leg.reference,
+                leg_id=leg.leg_id,
                 event_id=leg.event_id,
                 property=self.prop.name,
                 status=outcome.answer_status,
@@ -387,7 +404,9 @@ class Dispatcher:
             log.warn(
                 "leg {leg} of {event_id}: outcome unknown ({reason}); to the exception queue",
                 leg=leg.reference,
+                leg_id=leg.leg_id,
                 event_id=leg.event_id,
+                property=self.prop.name,
                 reason=outcome.reason,
             )
         else:  # pragma: no cover - every result is handled above
@@ -407,6 +426,9 @@ class Dispatcher:
             log.warn(
                 "balance inquiry after {event_id} failed: {error}",
                 event_id=leg.event_id,
+                leg=leg.reference,
+                leg_id=leg.leg_id,
+                property=self.prop.name,
                 error=str(exc),
             )
             return

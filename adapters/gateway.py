@@ -23,6 +23,7 @@ from adapters.config import GatewayConfig, Profile, PropertyConfig
 from adapters.dispatcher import Backoff, Dispatcher, FiasChannel
 from adapters.fias_link import FiasLink, GuestEventKind, LinkStatus
 from adapters.journal import Journal
+from adapters.metrics import GatewayMetrics
 
 log = Logger(namespace="foliogate.gateway")
 
@@ -58,6 +59,8 @@ class Gateway:
         self.journal: Journal | None = None
         self.api_port: Any = None
         self.properties: dict[str, PropertyRuntime] = {}
+        #: ``/metrics`` and ``/readyz`` of the running gateway (set by :meth:`start`).
+        self.metrics: GatewayMetrics | None = None
         self._rescan: task.LoopingCall | None = None
 
     #: Seconds between journal rescans (legs changed by another process, e.g. the CLI).
@@ -86,6 +89,10 @@ class Gateway:
             self.properties[prop.name] = self._fias_runtime(journal, prop)
         site = make_site(journal, self.config, self.reactor, self._event_accepted,
                          environ=self._environ, link_status=self.link_statuses)  # fmt: skip
+        self.metrics = GatewayMetrics(
+            journal, self.config.properties, runtimes=lambda: self.properties, now=self._now
+        )
+        site.resource.metrics = self.metrics  # /metrics, /readyz, ingest counts
         self.api_port = yield serverFromString(self.reactor, self.config.gateway.listen).listen(
             site
         )

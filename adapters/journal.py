@@ -300,6 +300,16 @@ class EventRecord:
 
 
 @dataclass(frozen=True)
+class LegStat:
+    """How many legs of a property are in a state, and when the oldest was planned."""
+
+    property: str
+    state: LegState
+    count: int
+    oldest_created_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
 class IngestResult:
     status: IngestStatus
     event_id: str
@@ -1148,6 +1158,85 @@ class Journal:
             state: n
             for state, n in self._db.execute("SELECT state, COUNT(*) FROM legs GROUP BY state")
         }
+
+    # -- reading for reconciliation, /metrics and /readyz --------------------------------------
+
+    def events(
+        self, *, property: str | None = None, types: Iterable[str] | None = None
+    ) -> list[EventRecord]:
+        """Journaled events (with their legs) in arrival order, optionally of one property and
+        of some event types only."""
+        clauses, params = ["1 = 1"], []
+        if property is not None:
+            clauses.append("property = ?")
+            params.append(property)
+        if types is not None:
+            wanted = [str(t) for t in types]
+            clauses.append(f"type IN ({', '.join('?' * len(wanted))})")
+            params.extend(wanted)
+        where = " AND ".join(clauses)
+        sql = f"SELECT event_id FROM events WHERE {where} ORDER BY arrival"  # noqa: S608
+        rows = self._db.execute(sql, tuple(params)).fetchall()
+        return [record for (event_id,) in rows if (record := self.event(event_id)) is not None]
+
+    def wire_records(
+        self, *, property: str, direction: str | None = None, prefix: bytes | None = None
+    ) -> list[WireRecord]:
+        """A property's logged frames that start with ``prefix`` (e.g. ``b"NE|"``, the PMS's
+        night audit ends), oldest first, without reading the rest of the wire log."""
+        if self._wire_pending and not self._db.in_transaction:
+            self._run(lambda conn: None)
+        clauses: list[str] = ["property = ?"]
+        params: list[Any] = [property]
+        if direction is not None:
+            clauses.append("direction = ?")
+            params.append(direction)
+        if prefix:
+            clauses.append(f"substr(raw, 1, {len(prefix)}) = ?")
+            params.append(bytes(prefix))
+        where = " AND ".join(clauses)
+        columns = "id, time, property, leg_id, direction, protocol, raw"
+        sql = f"SELECT {columns} FROM wire_log WHERE {where} ORDER BY id"  # noqa: S608
+        return [
+            WireRecord(r[0], _ts_required(r[1]), r[2], r[3], r[4], r[5], bytes(r[6]))
+            for r in self._db.execute(sql, tuple(params))
+        ]
+
+    def leg_stats(self) -> list[LegStat]:
+        """Per property and state: how many legs, and when the oldest of them was planned."""
+        rows = self._db.execute(
+            "SELECT property, state, COUNT(*), MIN(created_at) FROM legs GROUP BY property, state"
+        )
+        return [LegStat(r[0], LegState(r[1]), int(r[2]), _parse_ts(r[3])) for r in rows]
+
+    def posting_latencies(self, after: int = 0) -> list[tuple[int, str, float]]:
+        """``(history id, property, seconds)`` from ``sent`` to ``posted`` for every posting
+        journaled after history id ``after`` (pass the last id seen to read only new ones)."""
+        rows = self._db.execute(
+            "SELECT h.id, l.property, h.time, (SELECT s.time FROM history s"
+            " WHERE s.leg_id = h.leg_id AND s.action = 'send' AND s.id < h.id"
+            " ORDER BY s.id DESC LIMIT 1)"
+            " FROM history h JOIN legs l ON l.leg_id = h.leg_id"
+            " WHERE h.action = 'posted' AND h.id > ? ORDER BY h.id",
+            (int(after),),
+        ).fetchall()
+        return [
+            (hid, prop, max(0.0, (_ts_required(posted) - _ts_required(sent)).total_seconds()))
+            for hid, prop, posted, sent in rows
+            if sent is not None
+        ]
+
+    def writable(self) -> bool:
+        """True if the journal can take its write lock now (open, not read-only, not locked)."""
+        try:
+            conn = self._db
+            if conn.in_transaction:
+                return True  # we hold it
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+        except (sqlite3.Error, JournalError):
+            return False
+        return True
 
     # -- the P# sequence -----------------------------------------------------------------------
 

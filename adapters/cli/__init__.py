@@ -21,6 +21,9 @@ VERB_MODULES = (
     "adapters.cli.exceptions",
     "adapters.cli.fias",
     "adapters.cli.sim",
+    "adapters.cli.reconcile",
+    "adapters.cli.wire",
+    "adapters.cli.replay",
 )
 
 
