@@ -24,6 +24,10 @@ Endpoints (issue 3 sections 1 and 4); every ``/v1/`` request is signed, ``/healt
     A leg's wire log (masked; text with control characters named) and its transitions and
     operator actions.
 ``GET /healthz``; ``/console/`` (the operator console, :mod:`adapters.console`)
+``POST /v1/callbacks/{profile}/{property}``
+    Where an asynchronous PMS POSTs its results (htng-async: :mod:`adapters.soap_htng_async`).
+    Not signed like the rest of ``/v1/``: the resource the gateway registers for the property
+    authenticates the SOAP message itself (UsernameToken) and answers SOAP, faults included.
 
 ``GET /v1/reconcile?property=P&date=YYYY-MM-DD[&timezone=ZONE]``
     The reconciliation of a business date as JSON (:mod:`adapters.reconcile`): captured
@@ -382,8 +386,10 @@ class GatewayAPI(Resource):
         *,
         console: Console | None = None,
         link_status: LinkStatuses | None = None,
+        callbacks: Mapping[tuple[str, str], Resource] | None = None,
     ) -> None:
         super().__init__()
+        self._callbacks = dict(callbacks or {})
         self._journal = journal
         self._config = config
         self._clock = clock
@@ -405,6 +411,10 @@ class GatewayAPI(Resource):
             segments.pop()
         if segments[0] == "console" and self._console is not None:
             return self._console.render(request, method, segments[1:])
+        if len(segments) == 4 and segments[:2] == ["v1", "callbacks"]:
+            callback = self._callbacks.get((segments[2], segments[3]))
+            if callback is not None and method == "POST":
+                return callback.render(request)  # type: ignore[no-any-return]
         try:
             if segments[0] == "console":
                 raise _Answer(404, _errors(("", "the console is off: configure [console]")))
@@ -987,6 +997,7 @@ def make_site(
     environ: Mapping[str, str] | None = None,
     rules: EventRules | None = None,
     link_status: LinkStatuses | None = None,
+    callbacks: Mapping[tuple[str, str], Resource] | None = None,
 ) -> server.Site:
     """The API as a ``twisted.web`` site; listen with :func:`listen` (loopback by default).
 
@@ -995,7 +1006,8 @@ def make_site(
     committed and answered 202, and after an operator retries a leg, so the dispatcher can
     wake up. Secrets are read from ``environ`` (default ``os.environ``) now, once; so is the
     console token when the configuration has a ``[console]`` table. ``link_status()`` gives
-    each running property's link status for ``GET /v1/links``.
+    each running property's link status for ``GET /v1/links``. ``callbacks`` maps
+    ``(profile, property)`` to the resource that takes ``POST /v1/callbacks/{profile}/{property}``.
     """
     secrets = source_secrets(config, environ)
     if not secrets:
@@ -1006,7 +1018,7 @@ def make_site(
         raise MissingSecret(str(exc)) from None
     resource = GatewayAPI(
         journal, config, clock, on_event_accepted, secrets, rules or EventRules.default(),
-        console=console, link_status=link_status,
+        console=console, link_status=link_status, callbacks=callbacks,
     )  # fmt: skip
     max_body = getattr(getattr(config, "gateway", None), "max_body_bytes", None)
     return GatewaySite(resource, int(max_body or DEFAULT_MAX_BODY_BYTES))

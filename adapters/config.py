@@ -50,6 +50,13 @@ The file::
     [properties.OTHER-HOTEL.soap]               # SOAP profiles only (required there)
     username_env = "FOLIOGATE_OTHER_USER"       # WS-Security / session login credentials
     password_env = "FOLIOGATE_OTHER_PASSWORD"
+    hotel_code = "OTHER01"                      # optional: the PMS's code for the property
+                                                # (rezlynx SiteID, htng-async HotelCode; 1-40
+                                                # characters, no spaces); default: its name
+    callback_base_url = "https://gw.example"    # htng-async only, optional: how the PMS
+                                                # reaches this gateway's API; results are
+                                                # POSTed to <it>/v1/callbacks/htng-async/<name>
+                                                # (default: the API's own listening address)
 
     [console]                                   # optional: the operator console at /console/
     token_env = "FOLIOGATE_CONSOLE_TOKEN"       # operators log in with this token (>= 16 chars)
@@ -177,6 +184,10 @@ class FiasMapping:
 class SoapSettings:
     username_env: str
     password_env: str
+    #: The PMS's code for the property (rezlynx SiteID, htng-async HotelCode); None: its name.
+    hotel_code: str | None = None
+    #: htng-async: the base URL the PMS POSTs results to; None: the API's listening address.
+    callback_base_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -469,7 +480,8 @@ _PROPERTY_KEYS = (
 )  # fmt: skip
 _CODES_KEYS = ("deposit", "redemption_payment_type", "revenue", "payment_types")
 _FIAS_KEYS = ("sales_outlets", "payment_methods", "room_payment_method")
-_SOAP_KEYS = ("username_env", "password_env")
+_SOAP_KEYS = ("username_env", "password_env", "hotel_code", "callback_base_url")
+_HOTEL_CODE = re.compile(r"\S{1,40}")
 
 
 def _key(key: str) -> str:
@@ -779,7 +791,9 @@ class _Reader:
             table, "soap", path, profile, wanted=profile not in (None, Profile.FIAS)
         )
         fias_mapping = self.fias(fias, _path(path, "fias"), codes) if fias is not None else None
-        soap_settings = self.soap(soap, _path(path, "soap")) if soap is not None else None
+        soap_settings = (
+            self.soap(soap, _path(path, "soap"), profile) if soap is not None else None
+        )
         if len(self.errors) > before:
             return None
         assert profile and endpoint and mode and currency and workstation and codes
@@ -942,12 +956,37 @@ class _Reader:
                 result[code] = method
         return result
 
-    def soap(self, value: object, path: str) -> SoapSettings | None:
+    def soap(
+        self, value: object, path: str, profile: Profile | None = None
+    ) -> SoapSettings | None:
         table = self.table(value, path, _SOAP_KEYS)
         if table is None:
             return None
+        before = len(self.errors)
         username = self.env_name(table, "username_env", path)
         password = self.env_name(table, "password_env", path)
-        if username is None or password is None:
+        hotel_code = self.string(
+            table, "hotel_code", path, default=None, pattern=_HOTEL_CODE,
+            pattern_reason="must be 1-40 characters without spaces (the PMS's property code)",
+        )  # fmt: skip
+        callback = self.string(table, "callback_base_url", path, default=None)
+        if callback is not None:
+            if profile is not Profile.HTNG_ASYNC:
+                self.error(
+                    _path(path, "callback_base_url"),
+                    f"not used by the {profile} profile (htng-async only)",
+                )
+            elif (reason := _url_reason(callback)) is not None:
+                self.error(
+                    _path(path, "callback_base_url"),
+                    reason.replace("of the PMS's SOAP service", "where the PMS reaches the "
+                                   "gateway"),
+                )  # fmt: skip
+        if username is None or password is None or len(self.errors) > before:
             return None
-        return SoapSettings(username_env=username, password_env=password)
+        return SoapSettings(
+            username_env=username,
+            password_env=password,
+            hotel_code=hotel_code,
+            callback_base_url=callback.rstrip("/") if callback else None,
+        )

@@ -59,6 +59,8 @@ class Gateway:
         self.journal: Journal | None = None
         self.api_port: Any = None
         self.properties: dict[str, PropertyRuntime] = {}
+        #: (profile, property) -> the resource its PMS POSTs asynchronous results to.
+        self.soap_callbacks: dict[tuple[str, str], Any] = {}
         #: ``/metrics`` and ``/readyz`` of the running gateway (set by :meth:`start`).
         self.metrics: GatewayMetrics | None = None
         self._rescan: task.LoopingCall | None = None
@@ -79,16 +81,12 @@ class Gateway:
         )
         for prop in self.config.properties.values():
             if prop.profile is not Profile.FIAS:
-                log.warn(
-                    "property {property}: profile {profile} is not supported by this build; "
-                    "its legs stay planned",
-                    property=prop.name,
-                    profile=prop.profile.value,
-                )
+                self.properties[prop.name] = self._soap_runtime(journal, prop)
                 continue
             self.properties[prop.name] = self._fias_runtime(journal, prop)
         site = make_site(journal, self.config, self.reactor, self._event_accepted,
-                         environ=self._environ, link_status=self.link_statuses)  # fmt: skip
+                         environ=self._environ, link_status=self.link_statuses,
+                         callbacks=self.soap_callbacks)  # fmt: skip
         self.metrics = GatewayMetrics(
             journal, self.config.properties, runtimes=lambda: self.properties, now=self._now
         )
@@ -159,6 +157,31 @@ class Gateway:
             backoff=self._backoff,
         )
         return PropertyRuntime(prop, link, dispatcher)
+
+    def _soap_runtime(self, journal: Journal, prop: PropertyConfig) -> PropertyRuntime:
+        """A SOAP property: its channel (:mod:`adapters.soap_channel`) stands where a FIAS link
+        does (``startService``/``stopService``/``status``); htng-async also gets a callback."""
+        from adapters.soap_channel import gateway_channel
+        from adapters.soap_htng_async import HtngAsyncCallbackResource
+
+        holder: dict[str, Dispatcher] = {}
+        channel = gateway_channel(
+            prop, journal=journal, reactor=self.reactor, now=self._now, environ=self._environ,
+            dispatcher=lambda: holder["d"], api_url=lambda: self.api_url,
+        )  # fmt: skip
+        dispatcher = holder["d"] = Dispatcher(
+            journal=journal,
+            prop=prop,
+            channel=channel,
+            clock=self.reactor,
+            now=self._now,
+            jitter=self._jitter,
+            backoff=self._backoff,
+        )
+        if prop.profile is Profile.HTNG_ASYNC:
+            resource = HtngAsyncCallbackResource(channel)  # type: ignore[arg-type]
+            self.soap_callbacks[(prop.profile.value, prop.name)] = resource
+        return PropertyRuntime(prop, channel, dispatcher)  # type: ignore[arg-type]
 
     def link_statuses(self) -> dict[str, LinkStatus]:
         """Each running property's link status (``GET /v1/links``, the operator console)."""

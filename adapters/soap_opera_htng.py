@@ -1,0 +1,142 @@
+"""The opera-htng poster: synchronous SOAP 1.1, WS-Addressing 2004/08, UsernameToken.
+
+A charge leg (a transaction code) is one ``PostCharge``, a payment leg (a payment type) one
+``PostPayment``, on folio window 1 of the reservation named by the confirmation number, with
+the leg's signed amount in minor units and its currency, and the leg's reference as
+``Reference`` (the same on every retry). The answer is in-band: ``Result@resultStatusFlag``
+SUCCESS, or FAIL with ``ErrorCode`` and ``Text``, classified by
+:data:`protocols.htng.opera_htng.RESULT_CODES` (see :mod:`adapters.soap_channel`). After a
+journey, ``FetchFolio`` (every window) gives the balance.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from twisted.internet.defer import Deferred, inlineCallbacks
+
+from adapters.config import Profile
+from adapters.dispatcher import LegMappingError
+from adapters.domain import Leg
+from adapters.fias_postings import PostingOutcome, PostingResult
+from adapters.soap_channel import AnswerUnknown, RequestNotSent, SoapChannel, log, wire_reference
+from protocols.htng import opera_htng
+from protocols.htng.money import minor_unit_exponent
+from protocols.soap import SoapVersion, WsaVersion
+
+__all__ = ["FOLIO_WINDOW", "OperaHtngChannel"]
+
+#: Every leg posts to the reservation's first folio window.
+FOLIO_WINDOW = 1
+#: The longest transaction code or payment type the profile's schema takes.
+CODE_LENGTH = 20
+
+
+class OperaHtngChannel(SoapChannel):
+    """Posts legs to an opera-htng PMS (see the module docstring)."""
+
+    profile: ClassVar[Profile] = Profile.OPERA_HTNG
+    soap_version: ClassVar[SoapVersion] = SoapVersion.SOAP11
+    wsa_version: ClassVar[WsaVersion | None] = WsaVersion.WSA_2004_08
+    binding: ClassVar[str] = opera_htng.BINDING
+
+    def request_for(self, leg: Leg) -> tuple[str, dict[str, Any]]:
+        """The operation and its zeep arguments for ``leg`` (LegMappingError if none fits)."""
+        plan = leg.plan
+        if plan.transaction_code is not None and plan.payment_type is not None:
+            raise LegMappingError(
+                f"leg {leg.reference} carries a charge and its settlement; the {self.protocol} "
+                "profile posts them as separate legs (PostCharge, PostPayment)"
+            )
+        self.check_codes(
+            leg,
+            ("transaction code", plan.transaction_code, CODE_LENGTH),
+            ("payment type", plan.payment_type, CODE_LENGTH),
+        )
+        common: dict[str, Any] = {
+            "ReservationID": leg.confirmation_number,
+            "FolioWindow": FOLIO_WINDOW,
+            "Amount": {
+                "_value_1": plan.amount,
+                "currencyCode": plan.currency,
+                "decimals": minor_unit_exponent(plan.currency),
+            },
+            "Reference": wire_reference(leg.reference),
+            "BusinessDate": self.business_date(),
+            "Description": self.description(leg),
+        }
+        if plan.transaction_code is not None:
+            return opera_htng.Operation.POST_CHARGE.value, {
+                **common,
+                "TransactionCode": plan.transaction_code,
+            }
+        if plan.payment_type is not None:
+            return opera_htng.Operation.POST_PAYMENT.value, {
+                **common,
+                "PaymentType": plan.payment_type,
+            }
+        raise LegMappingError(f"leg {leg.reference} names neither a transaction code nor a "
+                              "payment type")  # fmt: skip
+
+    def post(self, leg: Leg) -> Deferred[PostingOutcome]:
+        operation, kwargs = self.request_for(leg)
+        data, headers = self.build(operation, leg.reference, **kwargs)
+        return self._post(leg, operation, data, headers)
+
+    @inlineCallbacks
+    def _post(self, leg: Leg, operation: str, data: bytes, headers: dict[str, str]) -> Any:
+        sent = False
+        try:
+            refused = self.written(leg)
+            if refused is not None:
+                return self.outcome(leg, PostingResult.NOT_SENT, refused)
+            sent = True
+            try:
+                reply = yield self.exchange(operation, data, headers, leg.reference)
+            except (RequestNotSent, AnswerUnknown) as exc:
+                return self.transport_outcome(leg, exc)
+            outcome = self.reply_outcome(leg, reply)
+            if outcome is not None:
+                return outcome
+            result = _result(reply.result)
+            status = result.error_code or result.status.value
+            return self.disposition_outcome(leg, result.disposition, status, result.text)
+        except Exception:
+            return self.failed_outcome(leg, sent)
+
+    @inlineCallbacks
+    def folio_balance(self, leg: Leg, outcome: PostingOutcome) -> Any:
+        """The balance of every folio window of the reservation (FetchFolio), or None."""
+        operation = opera_htng.Operation.FETCH_FOLIO.value
+        data, headers = self.build(operation, leg.reference,
+                                   ReservationID=leg.confirmation_number)  # fmt: skip
+        reply = yield self.exchange(operation, data, headers, leg.reference)
+        if reply.result is None:
+            log.warn("FetchFolio for {conf}: {problem}", conf=leg.confirmation_number,
+                     problem=reply.problem or reply.fault)  # fmt: skip
+            return None
+        result = _result(reply.result)
+        folio = reply.result.Folio
+        if not result.ok or folio is None:
+            log.warn("FetchFolio for {conf}: {code} {text}", conf=leg.confirmation_number,
+                     code=result.error_code, text=result.text)  # fmt: skip
+            return None
+        balance = folio.Balance
+        if balance.currencyCode != self.prop.currency or balance.decimals != self.decimals:
+            log.warn(
+                "FetchFolio for {conf}: balance in {currency}/{decimals}, not {expected}",
+                conf=leg.confirmation_number,
+                currency=balance.currencyCode,
+                decimals=balance.decimals,
+                expected=self.prop.currency,
+            )
+            return None
+        return int(balance._value_1)
+
+
+def _result(reply: Any) -> opera_htng.Result:
+    """zeep's ``Result`` element as the profile's record (its disposition looks up the code)."""
+    block = reply.Result
+    return opera_htng.Result(
+        opera_htng.ResultStatus(block.resultStatusFlag), block.Text, block.ErrorCode
+    )

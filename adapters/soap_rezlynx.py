@@ -1,0 +1,286 @@
+"""The rezlynx poster: a SOAP 1.1 session API (``LogIn`` -> SessionID, ExceptionCode results).
+
+- ``LogIn`` (SiteID = the property's ``hotel_code``, OperatorCode and Password from the
+  environment) once; the SessionID then rides in every call's body. Concurrent callers share
+  one login.
+- A charge leg is one ``PostToRoom`` (BookingRef = the confirmation number, FolioID 1, the sales
+  analysis code = the transaction code, GrossTotal = the signed amount as decimal text in the
+  site currency); a payment leg is one ``AddPayment`` (PaymentCode = the payment type) on a
+  resident booking, or ``AddDeposit`` before arrival: when AddPayment answers 8002 (booking not
+  resident), the same leg goes again at once as AddDeposit, same reference.
+- ExceptionCode 7007 (session expired): log in again and send the same call once more; a second
+  7007 is retryable. Everything else is classified by
+  :data:`protocols.htng.rezlynx.RESULT_CODES` (see :mod:`adapters.soap_channel`). A refused
+  LogIn (7001) rejects the leg with the PMS's text: the credentials need an operator.
+- After a journey, ``GetFolio`` (every folio of the booking) gives the balance.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from twisted.internet.defer import Deferred, inlineCallbacks, succeed
+from twisted.python.failure import Failure
+
+from adapters.config import Profile, PropertyConfig
+from adapters.dispatcher import LegMappingError
+from adapters.domain import Leg
+from adapters.fias_postings import PostingOutcome, PostingResult
+from adapters.soap_channel import (
+    AnswerUnknown,
+    RequestNotSent,
+    SoapChannel,
+    _Reply,
+    log,
+    wire_reference,
+)
+from protocols.htng import rezlynx
+from protocols.htng.codes import Disposition
+from protocols.htng.money import from_decimal_text, to_decimal_text
+from protocols.soap import SoapVersion, WsaVersion
+
+__all__ = ["FOLIO_ID", "RezlynxChannel"]
+
+#: Charges and payments go to the booking's primary guest folio.
+FOLIO_ID = 1
+#: The longest sales analysis or payment code the profile's schema takes.
+CODE_LENGTH = 20
+#: Stands in for the SessionID when a request is checked against the schema before login.
+_SCHEMA_CHECK_SESSION = "schema-check"
+
+_OK = int(rezlynx.ExceptionCode.OK)
+_SESSION_EXPIRED = int(rezlynx.ExceptionCode.SESSION_EXPIRED)
+_NOT_IN_HOUSE = int(rezlynx.ExceptionCode.NOT_IN_HOUSE)
+
+
+class _LogInAnswered(Exception):
+    """The PMS answered LogIn with an error (or a fault): no session."""
+
+    def __init__(self, outcome_of: Any) -> None:
+        super().__init__("LogIn refused")
+        self.outcome_of = outcome_of  # Callable[[Leg], PostingOutcome]
+
+
+class RezlynxChannel(SoapChannel):
+    """Posts legs to a rezlynx PMS (see the module docstring)."""
+
+    profile: ClassVar[Profile] = Profile.REZLYNX
+    soap_version: ClassVar[SoapVersion] = SoapVersion.SOAP11
+    wsa_version: ClassVar[WsaVersion | None] = None
+    uses_ws_security: ClassVar[bool] = False
+    binding: ClassVar[str] = rezlynx.BINDING
+
+    def __init__(self, prop: PropertyConfig, **kwargs: Any) -> None:
+        super().__init__(prop, **kwargs)
+        soap = prop.soap
+        self.site_id = (getattr(soap, "hotel_code", None) if soap else None) or prop.name
+        self.session_id: str | None = None
+        self._login_waiters: list[Deferred[str]] | None = None
+        #: How many LogIn calls went out (for tests and the log).
+        self.logins = 0
+
+    # -- mapping -------------------------------------------------------------------------------
+
+    def request_for(self, leg: Leg) -> tuple[str, dict[str, Any]]:
+        """The operation and its zeep arguments (without SessionID) for ``leg``."""
+        plan = leg.plan
+        if plan.transaction_code is not None and plan.payment_type is not None:
+            raise LegMappingError(
+                f"leg {leg.reference} carries a charge and its settlement; the {self.protocol} "
+                "profile posts them as separate legs (PostToRoom, AddPayment)"
+            )
+        self.check_codes(
+            leg,
+            ("sales analysis code", plan.transaction_code, CODE_LENGTH),
+            ("payment code", plan.payment_type, CODE_LENGTH),
+        )
+        money = Decimal(to_decimal_text(plan.amount, self.decimals))
+        common: dict[str, Any] = {
+            "BookingRef": leg.confirmation_number,
+            "Description": self.description(leg),
+            "Reference": wire_reference(leg.reference),
+        }
+        if plan.transaction_code is not None:
+            return rezlynx.Operation.POST_TO_ROOM.value, {
+                **common,
+                "FolioID": FOLIO_ID,
+                "SalesAnalysisCode": plan.transaction_code,
+                "GrossTotal": money,
+            }
+        if plan.payment_type is not None:
+            return rezlynx.Operation.ADD_PAYMENT.value, {
+                **common,
+                "FolioID": FOLIO_ID,
+                "PaymentCode": plan.payment_type,
+                "Amount": money,
+            }
+        raise LegMappingError(f"leg {leg.reference} names neither a sales analysis code nor a "
+                              "payment code")  # fmt: skip
+
+    def post(self, leg: Leg) -> Deferred[PostingOutcome]:
+        if leg.plan.currency != self.prop.currency:
+            raise LegMappingError(
+                f"leg {leg.reference} is in {leg.plan.currency}; a {self.protocol} site posts "
+                f"in its own currency ({self.prop.currency})"
+            )
+        operation, kwargs = self.request_for(leg)
+        # Check against the schema now, so a mapping error is raised before anything happens.
+        self.build(operation, leg.reference,
+                   SessionID=self.session_id or _SCHEMA_CHECK_SESSION, **kwargs)  # fmt: skip
+        return self._post(leg, operation, kwargs)
+
+    # -- posting -------------------------------------------------------------------------------
+
+    @inlineCallbacks
+    def _post(self, leg: Leg, operation: str, kwargs: dict[str, Any]) -> Any:
+        sent = False
+        try:
+            try:
+                yield self.session(leg.reference)
+            except _LogInAnswered as exc:
+                return exc.outcome_of(leg)
+            except (RequestNotSent, AnswerUnknown) as exc:
+                return self.outcome(leg, PostingResult.NOT_SENT, f"LogIn failed: {exc}")
+            refused = self.written(leg)
+            if refused is not None:
+                return self.outcome(leg, PostingResult.NOT_SENT, refused)
+            sent = True
+            try:
+                reply, result = yield self.call(operation, kwargs, leg.reference)
+                if (
+                    result is not None
+                    and operation == rezlynx.Operation.ADD_PAYMENT.value
+                    and result.exception_code == _NOT_IN_HOUSE
+                ):
+                    # Not resident yet: the same money is a deposit on the booking.
+                    operation = rezlynx.Operation.ADD_DEPOSIT.value
+                    deposit = {k: v for k, v in kwargs.items() if k != "FolioID"}
+                    reply, result = yield self.call(operation, deposit, leg.reference)
+            except _LogInAnswered as exc:
+                return exc.outcome_of(leg)
+            except (RequestNotSent, AnswerUnknown) as exc:
+                return self.transport_outcome(leg, exc)
+            outcome = self.reply_outcome(leg, reply)
+            if outcome is not None:
+                return outcome
+            return self._result_outcome(leg, result)
+        except Exception:
+            return self.failed_outcome(leg, sent)
+
+    def _result_outcome(self, leg: Leg, result: rezlynx.CallResult) -> PostingOutcome:
+        disposition = result.disposition
+        text = result.exception_description or None
+        if disposition is Disposition.RELOGIN:
+            text = f"{text or 'session expired'} (again, after logging in anew)"
+        return self.disposition_outcome(leg, disposition, str(result.exception_code), text)
+
+    @inlineCallbacks
+    def call(self, operation: str, kwargs: dict[str, Any], reference: str) -> Any:
+        """One operation with the current session; on 7007 log in again and call once more.
+
+        Returns ``(reply, CallResult or None)``; None when the reply holds no result (a fault
+        or an unreadable answer: see ``reply_outcome``).
+        """
+        relogged = False
+        while True:
+            session = yield self.session(reference)
+            data, headers = self.build(operation, reference, SessionID=session, **kwargs)
+            reply = yield self.exchange(operation, data, headers, reference)
+            result = _call_result(reply, operation)
+            if result is None or result.exception_code != _SESSION_EXPIRED or relogged:
+                return reply, result
+            log.info(
+                "{property}: session expired (7007) on {operation} for {reference}; "
+                "logging in again",
+                property=self.prop.name,
+                operation=operation,
+                reference=reference,
+            )
+            if self.session_id == session:
+                self.session_id = None
+            relogged = True
+
+    # -- the session ---------------------------------------------------------------------------
+
+    def session(self, reference: str | None) -> Deferred[str]:
+        """The current SessionID, logging in first if there is none (one login at a time)."""
+        if self.session_id is not None:
+            return succeed(self.session_id)
+        waiter: Deferred[str] = Deferred()
+        if self._login_waiters is not None:
+            self._login_waiters.append(waiter)
+            return waiter
+        self._login_waiters = [waiter]
+
+        def settle(result: Any) -> None:
+            waiters, self._login_waiters = self._login_waiters or [], None
+            for d in waiters:
+                if isinstance(result, Failure):
+                    d.errback(result)
+                else:
+                    d.callback(result)
+
+        self._log_in(reference).addBoth(settle)
+        return waiter
+
+    @inlineCallbacks
+    def _log_in(self, reference: str | None) -> Any:
+        operation = rezlynx.Operation.LOG_IN.value
+        data, headers = self.build(
+            operation,
+            reference or "LogIn",
+            SiteID=self.site_id,
+            OperatorCode=self.credentials.username,
+            Password=self.credentials.password,
+        )
+        self.logins += 1
+        reply = yield self.exchange(operation, data, headers, reference)
+        result = _call_result(reply, operation)
+        if result is None:
+            if reply.fault is not None:
+                fault = reply.fault
+                raise _LogInAnswered(lambda leg: self.fault_outcome(leg, fault, 500))
+            raise RequestNotSent(f"LogIn answer unreadable: {reply.problem}")
+        session = getattr(reply.result, "SessionID", None)
+        if result.ok and session:
+            self.session_id = str(session)
+            return self.session_id
+
+        def refused(leg: Leg) -> PostingOutcome:
+            status = str(result.exception_code)
+            text = f"LogIn refused: {result.exception_description}"
+            if result.disposition is Disposition.POSTED:  # OK without a SessionID
+                return self.outcome(leg, PostingResult.NOT_SENT, "LogIn gave no SessionID")
+            return self.disposition_outcome(leg, result.disposition, status, text)
+
+        log.warn(
+            "{property}: LogIn refused: {code} {text}",
+            property=self.prop.name,
+            code=result.exception_code,
+            text=result.exception_description,
+        )
+        raise _LogInAnswered(refused)
+
+    # -- the folio -----------------------------------------------------------------------------
+
+    @inlineCallbacks
+    def folio_balance(self, leg: Leg, outcome: PostingOutcome) -> Any:
+        """The balance of every folio of the booking (GetFolio), or None."""
+        operation = rezlynx.Operation.GET_FOLIO.value
+        reply, result = yield self.call(
+            operation, {"BookingRef": leg.confirmation_number}, leg.reference
+        )
+        if result is None or not result.ok or reply.result.Folio is None:
+            log.warn("GetFolio for {conf}: {problem}", conf=leg.confirmation_number,
+                     problem=reply.problem or reply.fault or result)  # fmt: skip
+            return None
+        balance = reply.result.Folio.Balance
+        return from_decimal_text(format(Decimal(balance), "f"), self.decimals)
+
+
+def _call_result(reply: _Reply, operation: str) -> rezlynx.CallResult | None:
+    if reply.result is None:
+        return None
+    block = getattr(reply.result, f"{operation}Result")
+    return rezlynx.CallResult(int(block.ExceptionCode), block.ExceptionDescription or "")
