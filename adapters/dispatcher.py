@@ -264,17 +264,19 @@ class Dispatcher:
         now = self._now()
         blocked: set[str] = set()
         hold = self.channel.hold_reason()
+        if hold is not None:
+            # Nothing goes out: only new (planned) legs need to learn why they wait.
+            for leg in self.journal.legs(state=LegState.PLANNED, property=self.prop.name):
+                self.journal.mark_waiting(leg.leg_id, hold)
+            return None
         earliest: dt.datetime | None = None
-        for leg in self.journal.pending_legs(self.prop.name):
+        # Lazily, in arrival order: the leg to send is usually among the first few.
+        for leg in self.journal.iter_pending_legs(self.prop.name):
             conf = leg.confirmation_number
             if conf in blocked:
                 # Say why it is held (once), so the journal and the API show a reason.
                 if leg.state is LegState.PLANNED:
                     self.journal.mark_waiting(leg.leg_id, behind_earlier_leg(conf))
-                continue
-            if hold is not None:
-                if leg.state is LegState.PLANNED:
-                    self.journal.mark_waiting(leg.leg_id, hold)
                 continue
             if leg.not_before is not None and leg.not_before > now:
                 blocked.add(conf)

@@ -27,7 +27,7 @@ import datetime as dt
 import json
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -52,6 +52,10 @@ MAX_POSTING_NUMBER = 99_999_999
 
 #: The reason a leg caught in ``sent`` by a crash is given when the journal is reopened.
 IN_FLIGHT_AT_RESTART = "in flight at restart"
+
+#: Wire-log rows wait at most this long (seconds) for a commit to ride along with before one
+#: is made for them alone. Each frame committing on its own cost a commit (an fsync) per frame.
+WIRE_FLUSH_DELAY = 0.05
 
 #: Actor name for transitions the gateway makes on its own (operators are named by themselves).
 GATEWAY_ACTOR = "gateway"
@@ -577,8 +581,10 @@ class Journal:
     reactor turn for ingest.
 
     Wire-log rows (:meth:`log_wire`) also wait for the next commit: the next synchronous call
-    or the scheduled flush writes them in the same transaction, so logging a frame costs no
-    fsync of its own. At most the frames of the current reactor turn can be lost in a crash.
+    (or ingest batch) writes them in the same transaction, or, if none comes, a flush
+    :data:`WIRE_FLUSH_DELAY` seconds later; so logging a frame costs no fsync of its own. At
+    most the frames of that last moment can be lost in a crash; never a state: a leg is
+    journaled ``sent`` before its posting frame is written.
     """
 
     def __init__(
@@ -608,6 +614,7 @@ class Journal:
         self._wire_pending: list[_WireRow] = []
         self._wire_in_transaction: list[_WireRow] = []
         self._flush_call: Any = None
+        self._flush_delay = 0.0
         #: Leg ids turned from ``sent`` to ``unknown`` when this journal was opened.
         self.recovered: tuple[int, ...] = self._recover_in_flight() if recover else ()
         # The gateway owns the file; a tool opened beside it must not wait on its readers.
@@ -763,17 +770,24 @@ class Journal:
         self._wire_pending.append(
             (_ts(self._now()), property, leg_id, direction, protocol, mask_wire(bytes(raw)))
         )
-        self._schedule_flush()
+        # Frames ride along with the next commit (the dispatcher makes one every step while
+        # it posts); only on a quiet link does the timer commit them on their own.
+        self._schedule_flush(WIRE_FLUSH_DELAY)
 
-    def _schedule_flush(self) -> None:
+    def _schedule_flush(self, delay: float = 0.0) -> None:
+        """Flush in ``delay`` seconds, or sooner if a flush is already due sooner."""
         if self._flush_call is not None:
+            if delay < self._flush_delay:
+                self._flush_call.reset(delay)
+                self._flush_delay = delay
             return
         reactor = self._reactor
         if reactor is None:
             from twisted.internet import reactor as global_reactor
 
             reactor = self._reactor = global_reactor
-        self._flush_call = reactor.callLater(0, self._scheduled_flush)
+        self._flush_delay = delay
+        self._flush_call = reactor.callLater(delay, self._scheduled_flush)
 
     def _scheduled_flush(self) -> None:
         self._flush_call = None
@@ -925,18 +939,17 @@ class Journal:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def _row_to_leg(self, conn: sqlite3.Connection, row: sqlite3.Row | tuple[Any, ...]) -> Leg:
+    def _row_to_leg(
+        self,
+        conn: sqlite3.Connection,
+        row: sqlite3.Row | tuple[Any, ...],
+        notes: tuple[str, ...] | None = None,
+    ) -> Leg:
         (leg_id, event_id, leg_index, prop, conf, code, ptype, amount, currency, description,
          in_house, state, reference, attempts, reason, answer, pnum, not_before, created,
          updated) = row  # fmt: skip
-        notes = tuple(
-            f"{t} {actor} {action}: {note}"
-            for t, actor, action, note in conn.execute(
-                "SELECT time, actor, action, note FROM history"
-                " WHERE leg_id = ? AND action IN ('retry', 'resolve') ORDER BY id",
-                (leg_id,),
-            )
-        )
+        if notes is None:
+            notes = self._notes(conn, [leg_id]).get(leg_id, ())
         return Leg(
             leg_id=leg_id,
             event_id=event_id,
@@ -964,18 +977,36 @@ class Journal:
             notes=notes,
         )
 
+    @staticmethod
+    def _notes(conn: sqlite3.Connection, leg_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+        """Operator notes (retry, resolve) per leg, oldest first, for many legs in few queries
+        (one query per leg made reading a backlog of legs cost a query each)."""
+        notes: dict[int, list[str]] = {}
+        for start in range(0, len(leg_ids), 500):  # SQLite's bound-parameter limit is 999+
+            chunk = leg_ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for leg_id, t, actor, action, note in conn.execute(
+                "SELECT leg_id, time, actor, action, note FROM history"  # noqa: S608
+                f" WHERE leg_id IN ({marks}) AND action IN ('retry', 'resolve') ORDER BY id",
+                tuple(chunk),
+            ):
+                notes.setdefault(leg_id, []).append(f"{t} {actor} {action}: {note}")
+        return {leg_id: tuple(lines) for leg_id, lines in notes.items()}
+
     def _legs_where(
         self,
         conn: sqlite3.Connection,
         where: str,
         params: Sequence[Any],
         order: str = "arrival",
+        limit: int | None = None,
     ) -> list[Leg]:
-        rows = conn.execute(
-            f"SELECT {_LEG_COLUMNS} FROM legs WHERE {where} ORDER BY {order}",  # noqa: S608
-            tuple(params),
-        ).fetchall()
-        return [self._row_to_leg(conn, row) for row in rows]
+        sql = f"SELECT {_LEG_COLUMNS} FROM legs WHERE {where} ORDER BY {order}"  # noqa: S608
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        rows = conn.execute(sql, tuple(params)).fetchall()
+        notes = self._notes(conn, [row[0] for row in rows])
+        return [self._row_to_leg(conn, row, notes.get(row[0], ())) for row in rows]
 
     def leg(self, leg_id: int) -> Leg:
         """One leg; raises :class:`UnknownLeg`."""
@@ -1005,6 +1036,36 @@ class Journal:
         """Legs the dispatcher may still send for ``property`` (planned, waiting), in arrival
         order: a later leg of a reservation never overtakes an earlier one."""
         return self.legs(state=PENDING_STATES, property=property)
+
+    def iter_pending_legs(self, property: str, batch: int = 4) -> Iterator[Leg]:
+        """:meth:`pending_legs`, read lazily: ``batch`` legs first, then twice as many each time.
+
+        The dispatcher usually sends one of the first few pending legs; reading the whole
+        backlog on every step made each posting cost O(backlog). Each pending state is read
+        through its own index range (property, state, arrival) and the two are merged, so no
+        step sorts the backlog either. Legs changed while the iteration runs are seen as they
+        are when their batch is read.
+        """
+        states = sorted(s.value for s in PENDING_STATES)
+        one_state = (
+            f"SELECT * FROM (SELECT arrival, {_LEG_COLUMNS} FROM legs"  # noqa: S608
+            " WHERE property = ? AND state = ? AND arrival > ? ORDER BY arrival LIMIT ?)"
+        )
+        sql = " UNION ALL ".join([one_state] * len(states)) + " ORDER BY 1 LIMIT ?"
+        after = 0
+        while True:
+            conn = self._db
+            params: list[Any] = []
+            for state in states:
+                params += [property, state, after, batch]
+            rows = conn.execute(sql, (*params, batch)).fetchall()
+            notes = self._notes(conn, [row[1] for row in rows])
+            for row in rows:
+                yield self._row_to_leg(conn, row[1:], notes.get(row[1], ()))
+            if len(rows) < batch:
+                return
+            after = rows[-1][0]
+            batch = min(batch * 2, 256)
 
     def exceptions(self, property: str | None = None) -> list[Leg]:
         """The exception queue: rejected and unknown legs, in arrival order."""

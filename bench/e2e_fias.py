@@ -1,0 +1,430 @@
+"""Benchmark foliogate end to end: signed HTTP events in, FIAS postings out, on loopback.
+
+Three processes, as in production: the PMS simulator (``foliogate sim``, demo hotel), the
+gateway (``foliogate run --config FILE``, a real SQLite journal with ``synchronous=FULL``) and
+this script, which plays the payment platform. It prints:
+
+- **bare driver**: plain blocking sockets and literal bytes doing the same inquiry ``PR`` ->
+  ``PL`` + posting ``PR`` -> ``PA`` pairs, one at a time, against the same simulator (run first,
+  while the gateway is not connected: the simulator keeps one link at a time), in pairs/s;
+- **throughput run**: N signed balance payments (one leg each) POSTed as fast as
+  ``--concurrency`` connections allow: events/s accepted (202), legs/s posted (ASOK, from the
+  journal's transition times), and the ratio of legs/s to the bare driver's pairs/s;
+- **paced run**: events at ``--rate`` per second (300): p50/p99/max latency from the POST
+  leaving this script to the gateway journaling the ``ASOK`` (``posted``), and the 202 latency;
+- the gateway's peak RSS (``VmHWM`` of ``/proc/<pid>/status``).
+
+Goals (issue 3 section 8): >= 1,000 legs/s posted, p99 <= 50 ms at 300 events/s, >= 50 % of
+the bare driver's rate, <= 150 MB RSS.
+
+Per leg the gateway does more than the bare driver: it journals the event, commits a ``P#``
+for the inquiry and another for the posting, marks the leg ``sent`` before writing the
+posting, ``posted`` after the ``PA``, logs every frame, and after the event's last leg
+inquires once more to record the folio balance (``BA``): three round trips to the PMS per
+single-leg event where the bare driver does two.
+
+    .venv/bin/python bench/e2e_fias.py [--events 2000] [--rate 300] [--profile gateway.prof]
+
+``--profile FILE`` runs the gateway under cProfile (slower) and prints its top functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import platform
+import pstats
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "gateway.toml"
+SECRET_ENV = "FOLIOGATE_SECRET_PAYMENTS"
+SECRET = b"whsec_bench"
+#: In-house guests of the demo hotel (G#, room, name as the PMS lists it).
+GUESTS = (("123456", "101"), ("200101", "201"), ("200102", "201"))
+
+
+# -- processes ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get_json(url: str, method: str = "GET", body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 (loopback)
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return json.load(response)
+
+
+def wait_for(what: str, probe: Any, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            value = probe()
+        except (OSError, ValueError) as exc:
+            last = exc
+        else:
+            if value:
+                return value
+        time.sleep(0.02)
+    raise SystemExit(f"bench: timed out waiting for {what} ({last!r})")
+
+
+def start(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen(  # noqa: S603 (our own CLI)
+        [sys.executable, *argv],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=ROOT,
+    )
+
+
+def write_config(directory: Path, fias_port: int, api_port: int) -> Path:
+    text = EXAMPLE.read_text()
+    for old, new in {
+        'journal = "../var/foliogate.sqlite"': f'journal = "{directory / "journal.sqlite"}"',
+        "tcp:port=8600:interface=127.0.0.1": f"tcp:port={api_port}:interface=127.0.0.1",
+        "tcp:host=127.0.0.1:port=5010": f"tcp:host=127.0.0.1:port={fias_port}",
+    }.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path = directory / "gateway.toml"
+    path.write_text(text)
+    return path
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# -- the bare driver --------------------------------------------------------------------------
+
+
+class BareFias:
+    """A FIAS client in plain sockets and literal bytes (no foliogate code)."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+
+    def send(self, *records: bytes) -> None:
+        self.sock.sendall(b"".join(b"\x02" + r + b"\x03" for r in records))
+
+    def read(self) -> bytes:
+        while b"\x03" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the simulator closed the link")
+            self.buffer += chunk
+        frame, _, self.buffer = self.buffer.partition(b"\x03")
+        return frame[1:]
+
+    def read_until(self, prefix: bytes) -> bytes:
+        while True:
+            frame = self.read()
+            if frame.startswith(prefix):
+                return frame
+
+    def handshake(self) -> None:
+        self.read_until(b"LS|")
+        stamp = time.strftime("DA%y%m%d|TI%H%M%S|").encode()
+        self.send(
+            b"LD|" + stamp + b"V#1.0|IFPO|",
+            b"LR|RIPR|FLP#WSPMPIRNG#GNSOTADATI|",
+            b"LR|RIPL|FLP#WSRNG#GNBADATI|",
+            b"LR|RIPA|FLP#WSASCTRNG#GNDATI|",
+            b"LA|" + stamp,
+        )
+        self.read_until(b"LA|")
+
+    def run(self, pairs: int) -> float:
+        """``pairs`` inquiry + posting pairs, one at a time; returns pairs per second."""
+        stamp = time.strftime("DA%y%m%d|TI%H%M%S|").encode()
+        started = time.perf_counter()
+        number = 1
+        for i in range(pairs):
+            guest, room = GUESTS[i % len(GUESTS)]
+            self.send(b"PR|WSBENCH|PI%s|%sP#%d|PMROOM|" % (room.encode(), stamp, number))
+            pl = self.read_until(b"PL|")
+            # The guest's name as the PL gives it, for the posting (as the gateway does).
+            name = pl.split(b"|G#" + guest.encode() + b"|GN", 1)[1].split(b"|", 1)[0]
+            self.send(
+                b"PR|WSBENCH|RN%s|G#%s|GN%s|TA%d|%sP#%d|PMOJ|"
+                % (room.encode(), guest.encode(), name, 100 + i, stamp, number + 1)
+            )
+            pa = self.read_until(b"PA|")
+            if b"|ASOK|" not in pa:
+                raise SystemExit(f"bench: bare posting not OK: {pa!r}")
+            number += 2
+        elapsed = time.perf_counter() - started
+        self.send(b"LE|" + stamp)
+        self.sock.close()
+        return pairs / elapsed
+
+
+# -- the payment platform's side ------------------------------------------------------------
+
+
+def event(n: int, prefix: str) -> bytes:
+    guest, _ = GUESTS[n % len(GUESTS)]
+    return json.dumps(
+        {
+            "event_id": f"{prefix}_{n:06d}",
+            "type": "payment.succeeded",
+            "property": "GRAND-LONDON",
+            "occurred_at": "2026-11-27T10:04:05Z",
+            "payment": {
+                "kind": "balance",
+                "amount": 100 + n,
+                "currency": "GBP",
+                "transaction_id": f"pi_{prefix}_{n}",
+                "method": "onejourney",
+                "status": "Payment Success",
+            },
+            "booking": {"confirmation_number": guest},
+        }
+    ).encode()
+
+
+def run_client(base: str, runs: list[dict[str, Any]]) -> None:
+    """Send each run's events with Twisted/treq; fills in each run's send and 202 times."""
+    import treq
+    from twisted.internet import defer, task
+    from twisted.web.client import HTTPConnectionPool
+
+    @defer.inlineCallbacks
+    def main(reactor: Any) -> Any:
+        for run in runs:
+            pool = HTTPConnectionPool(reactor, persistent=True)
+            pool.maxPersistentPerHost = run["concurrency"]
+            run["sent"], run["acked"] = {}, {}
+            rate = run.get("rate")
+            semaphore = defer.DeferredSemaphore(run["concurrency"])
+
+            @defer.inlineCallbacks
+            def post(n: int, run: dict[str, Any] = run, pool: Any = pool) -> Any:
+                body = event(n, run["prefix"])
+                t = int(time.time())
+                mac = hmac.new(SECRET, f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+                run["sent"][n] = time.time()
+                response = yield treq.post(
+                    base + "/v1/events",
+                    data=body,
+                    headers={
+                        "Content-Type": ["application/json"],
+                        "Foliogate-Signature": [f"t={t},v1={mac}"],
+                    },
+                    pool=pool,
+                )
+                yield response.content()
+                if response.code != 202:
+                    raise RuntimeError(f"event {n}: HTTP {response.code}")
+                run["acked"][n] = time.time()
+
+            started = time.time()
+            run["started"] = started
+            calls = []
+            for n in range(run["events"]):
+                if rate:
+                    delay = started + n / rate - time.time()
+                    if delay > 0:
+                        yield task.deferLater(reactor, delay, lambda: None)
+                    calls.append(post(n))
+                else:
+                    calls.append(semaphore.run(post, n))
+            yield defer.gatherResults(calls, consumeErrors=True)
+            run["all_acked"] = time.time()
+            # Wait until the gateway has posted everything before the next run.
+            while True:
+                response = yield treq.get(base + "/healthz", pool=pool)
+                health = yield response.json()
+                if health["pending"] == 0:
+                    break
+                yield task.deferLater(reactor, 0.01, lambda: None)
+            run["drained"] = time.time()
+            run["exceptions"] = health["exceptions"]
+            yield pool.closeCachedConnections()
+
+    try:
+        task.react(main)
+    except SystemExit as exc:  # react() always exits; carry on unless main() failed
+        if exc.code not in (0, None):
+            raise
+
+
+def posted_times(journal: Path, prefix: str) -> dict[int, float]:
+    """Event n -> unix time its leg was journaled ``posted`` (the PA with ASOK arrived)."""
+    conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT event_id, time FROM history WHERE action = 'posted' AND event_id LIKE ?",
+            (prefix + "_%",),
+        ).fetchall()
+    finally:
+        conn.close()
+    return {
+        int(event_id.rsplit("_", 1)[1]): dt.datetime.fromisoformat(when).timestamp()
+        for event_id, when in rows
+    }
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=2000, help="throughput run (2000)")
+    parser.add_argument("--concurrency", type=int, default=32, help="throughput run (32)")
+    parser.add_argument("--rate", type=float, default=300.0, help="paced run, events/s (300)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="paced run length (5)")
+    parser.add_argument("--bare-pairs", type=int, default=2000, help="bare driver pairs (2000)")
+    parser.add_argument("--profile", type=Path, help="run the gateway under cProfile into FILE")
+    parser.add_argument("--keep", type=Path, help="keep the journal and logs in this directory")
+    args = parser.parse_args(argv)
+
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="foliogate-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    fias_port, control_port, api_port = free_port(), free_port(), free_port()
+    control = f"http://127.0.0.1:{control_port}"
+    base = f"http://127.0.0.1:{api_port}"
+    print(f"Python {platform.python_version()} on {platform.machine()} ({platform.system()}), "
+          f"{os.cpu_count()} CPUs; work directory {workdir}")  # fmt: skip
+
+    sim = start(
+        ["-m", "adapters.cli", "sim",
+         "--fias", f"tcp:port={fias_port}:interface=127.0.0.1",
+         "--control", f"tcp:port={control_port}:interface=127.0.0.1"],
+        workdir / "sim.log",
+    )  # fmt: skip
+    gateway: subprocess.Popen | None = None
+    try:
+        wait_for("the simulator", lambda: get_json(control + "/healthz"))
+
+        bare = BareFias(fias_port)
+        bare.handshake()
+        bare_rate = bare.run(args.bare_pairs)
+        get_json(control + "/reset", "POST", {})  # clean folios for the gateway's runs
+
+        config = write_config(workdir, fias_port, api_port)
+        gateway_argv = ["-m", "adapters.cli", "run", "--config", str(config)]
+        if args.profile:
+            gateway_argv = ["-m", "cProfile", "-o", str(args.profile.resolve()), *gateway_argv]
+        gateway = start(gateway_argv, workdir / "gateway.log", {**os.environ, SECRET_ENV:
+                        SECRET.decode()})  # fmt: skip
+        wait_for("the gateway's API", lambda: get_json(base + "/healthz"))
+        wait_for(
+            "the FIAS link",
+            lambda: get_json(control + "/healthz")["fias"]["state"] == "alive",
+        )
+        time.sleep(0.2)  # the resync (DR..DE) of a new journal
+
+        paced_events = int(args.rate * args.seconds)
+        runs: list[dict[str, Any]] = [
+            {"prefix": "tput", "events": args.events, "concurrency": args.concurrency},
+            {"prefix": "paced", "events": paced_events, "concurrency": paced_events,
+             "rate": args.rate},
+        ]  # fmt: skip
+        run_client(base, runs)
+        rss = peak_rss_mb(gateway.pid)
+        gateway.send_signal(signal.SIGTERM)
+        code = gateway.wait(timeout=60)
+        gateway = None
+        if code != 0:
+            print(f"bench: foliogate run exited {code}; see {workdir / 'gateway.log'}")
+
+        journal = workdir / "journal.sqlite"
+        tput, paced = runs
+        posted = posted_times(journal, "tput")
+        accept_rate = tput["events"] / (tput["all_acked"] - tput["started"])
+        first, last = min(posted.values()), max(posted.values())
+        legs_rate = (len(posted) - 1) / (last - first) if len(posted) > 1 else float("nan")
+        end_to_end = len(posted) / (tput["drained"] - tput["started"])
+
+        posted_paced = posted_times(journal, "paced")
+        latencies = [(posted_paced[n] - paced["sent"][n]) * 1000 for n in posted_paced]
+        ack_latencies = [(paced["acked"][n] - paced["sent"][n]) * 1000 for n in paced["acked"]]
+        offered = paced["events"] / (max(paced["sent"].values()) - paced["started"])
+
+        booked = sum(
+            len(get_json(f"{control}/reservations/{guest}/folio")["lines"]) for guest, _ in GUESTS
+        )
+    finally:
+        if gateway is not None:
+            gateway.kill()
+        sim.send_signal(signal.SIGTERM)
+        sim.wait(timeout=30)
+
+    def verdict(ok: bool) -> str:
+        return "ok" if ok else "MISSED"
+
+    print()
+    print(f"bare driver (plain sockets)  {bare_rate:10,.0f} inquiry+posting pairs/s "
+          f"({args.bare_pairs} pairs)")  # fmt: skip
+    print(f"throughput run: {tput['events']} events, {args.concurrency} connections")
+    print(f"  events accepted (202)      {accept_rate:10,.0f} events/s")
+    print(f"  legs posted (ASOK)         {legs_rate:10,.0f} legs/s  (first to last posting; "
+          f"{end_to_end:,.0f}/s from first POST to drained)")  # fmt: skip
+    print(f"  ratio to the bare driver   {legs_rate / bare_rate:10.1%}")
+    print(f"paced run: {paced['events']} events offered at {offered:,.0f}/s")
+    print(
+        f"  POST -> ASOK latency       p50 {percentile(latencies, 0.5):6.1f} ms   "
+        f"p99 {percentile(latencies, 0.99):6.1f} ms   max {max(latencies):6.1f} ms"
+    )
+    print(f"  POST -> 202 latency        p50 {percentile(ack_latencies, 0.5):6.1f} ms   "
+          f"p99 {percentile(ack_latencies, 0.99):6.1f} ms   "
+          f"mean {statistics.fmean(ack_latencies):.1f} ms")  # fmt: skip
+    print(f"gateway peak RSS (VmHWM)     {rss:10.1f} MB")
+    print(f"exceptions {tput['exceptions'] + paced['exceptions']}, folio lines booked {booked} "
+          f"(expected {tput['events'] + paced['events']})")  # fmt: skip
+    print()
+    print("Goals (issue 3 section 8)")
+    p99 = percentile(latencies, 0.99)
+    fast = legs_rate >= 1000
+    print(f"  >= 1,000 legs/s posted            {legs_rate:8,.0f}      {verdict(fast)}")
+    print(f"  p99 <= 50 ms at 300 events/s      {p99:8.1f} ms   {verdict(p99 <= 50)}")
+    ratio = legs_rate / bare_rate
+    print(f"  >= 50 % of the bare driver        {ratio:8.1%}      {verdict(ratio >= 0.5)}")
+    print(f"  <= 150 MB peak RSS                {rss:8.1f} MB   {verdict(rss <= 150)}")
+
+    if args.profile:
+        print(f"\nTop of the gateway's profile ({args.profile}), by cumulative then own time:")
+        stats = pstats.Stats(str(args.profile))
+        stats.sort_stats("cumulative").print_stats(25)
+        stats.sort_stats("tottime").print_stats(25)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
