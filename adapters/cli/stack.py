@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 import json
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,10 @@ from simulators.service import RunningSimulator, start_simulator
 
 #: The example configuration that matches the demo hotel.
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "examples" / "gateway.toml"
+#: The example with one property per SOAP profile (start the Stack with ``soap_profiles``).
+EXAMPLE_SOAP_CONFIG = EXAMPLE_CONFIG.with_name("gateway-soap.toml")
+#: SOAP profile -> the ``start_simulator`` keyword that serves it.
+SOAP_SIMULATORS = {"opera-htng": "opera_htng", "rezlynx": "rezlynx", "htng-async": "htng_async"}
 LOOPBACK_ANY_PORT = "tcp:port=0:interface=127.0.0.1"
 
 
@@ -52,8 +56,32 @@ def loopback_config(
     return dataclasses.replace(config, gateway=gateway, properties=properties)
 
 
+def soap_loopback(
+    config: GatewayConfig, sim: RunningSimulator
+) -> tuple[GatewayConfig, dict[str, str]]:
+    """``config`` with every SOAP property whose profile ``sim`` serves pointed at it, and the
+    environment that gives those properties the simulator's credentials."""
+    urls = sim.soap_urls
+    environ: dict[str, str] = {}
+    properties = {}
+    for name, prop in config.properties.items():
+        profile = prop.profile.value
+        if prop.soap is not None and profile in urls:
+            prop = dataclasses.replace(prop, endpoint=urls[profile])
+            access = sim.soap_resources[profile].access
+            environ[prop.soap.username_env] = access.credentials.username
+            environ[prop.soap.password_env] = access.credentials.password
+        properties[name] = prop
+    return dataclasses.replace(config, properties=properties), environ
+
+
 class Stack:
-    """Simulator + gateway; ``yield stack.start()`` then post events and drive the hotel."""
+    """Simulator + gateway; ``yield stack.start()`` then post events and drive the hotel.
+
+    ``soap_profiles`` (e.g. ``("opera-htng", "rezlynx", "htng-async")``) also starts those SOAP
+    PMS simulators on ephemeral ports (with the hotel file's ``[soap]`` credentials) and points
+    the configuration's properties of those profiles at them (:func:`soap_loopback`).
+    """
 
     def __init__(
         self,
@@ -67,8 +95,10 @@ class Stack:
         configure: Callable[[GatewayConfig], GatewayConfig] | None = None,
         gateway_options: Mapping[str, Any] | None = None,
         environ: Mapping[str, str] | None = None,
+        soap_profiles: Iterable[str] = (),
     ) -> None:
         self.reactor = reactor
+        self.soap_profiles = tuple(soap_profiles)
         self.workdir = Path(workdir)
         self.hotel_source = hotel
         self.config_path = config_path
@@ -91,9 +121,11 @@ class Stack:
 
     @inlineCallbacks
     def start(self) -> Any:
+        soap = {SOAP_SIMULATORS[profile]: LOOPBACK_ANY_PORT for profile in self.soap_profiles}
         self.sim = yield start_simulator(
-            self.reactor, self.hotel_source, LOOPBACK_ANY_PORT, LOOPBACK_ANY_PORT
-        )
+            self.reactor, self.hotel_source, LOOPBACK_ANY_PORT, LOOPBACK_ANY_PORT,
+            **({**soap, "environ": {}} if soap else {}),
+        )  # fmt: skip
         yield self.start_gateway()
 
     @inlineCallbacks
@@ -103,10 +135,11 @@ class Stack:
         config = loopback_config(
             base, self.workdir / "journal.sqlite", self.sim.fias_address[1]
         )
+        config, soap_environ = soap_loopback(config, self.sim)
         if self._configure is not None:
             config = self._configure(config)
         self.config = config
-        environ = dict(self._environ)
+        environ = {**soap_environ, **self._environ}
         environ.update({src.secret_env: self.secret.decode() for src in config.sources.values()})
         self.gateway = Gateway(
             config, reactor=self.reactor, environ=environ, now=self._now, **self._gateway_options
