@@ -16,6 +16,16 @@ QA scripts depend on these names (issue 2, section 5); keep them stable.
   "detail"}}}``.
 - ``GET /codes``: ``{"codes": {code: {"description", "group", "kind"}}, "fias":
   {"sales_outlets": {SO: code}, "payment_methods": {PM: code or "ROOM"}}}``.
+- ``PUT /codes/{code}`` ``{"description", "group", "kind", "sales_outlet", "payment_method"}``
+  (all optional but group for a new code): the PMS's code table changes; with
+  ``{"rename_from": OLD}`` the code OLD is renamed: it disappears and its FIAS sales outlet or
+  payment method now books the new code. ``DELETE /codes/{code}``: the code is removed with
+  the FIAS sales outlets and payment methods that booked it (they answer ``UR`` from now on).
+  A code that is on a folio cannot be renamed or removed (409): a PMS keeps used codes.
+  ``POST /reset`` restores the hotel file's codes. Both answer like ``GET /codes``.
+- ``POST /reservations/{conf}/charges`` ``{"code", "amount"}`` (optional ``"reference"``): the
+  front desk charges an in-house guest's folio (a room night, a minibar), booked like a room
+  posting on the code's sales outlet; 201 and the folio.
 - ``POST /night-audit/start``, ``POST /night-audit/end``: NS / NE on the link; the end rolls
   the business date.
 - ``GET /faults``, ``PUT /faults`` (the knobs to change; see ``simulators.faults``): every knob.
@@ -30,6 +40,7 @@ Amounts are integer minor units of the hotel's currency.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping
@@ -41,12 +52,18 @@ from twisted.web.server import Request
 
 from simulators.faults import FaultKnobs, Faults, FaultsError
 from simulators.ledger import (
+    HOUSE_ACCOUNT,
+    ROOM,
+    CodeGroup,
+    CodeKind,
     DuplicateReservation,
+    FolioPosting,
     Hotel,
     InvalidRequest,
     InvalidState,
     LedgerError,
     Reservation,
+    TransactionCode,
     UnknownReservation,
     UnknownRoom,
 )
@@ -92,6 +109,8 @@ class ControlResource(Resource):
         self.hotel = hotel
         self.knobs = knobs
         self.link_status = link_status or (lambda: {"state": "not running"})
+        # What POST /reset restores after PUT/DELETE /codes/{code} changed the code table.
+        self._file_config = hotel.config
 
     # -- dispatch -------------------------------------------------------------------------
 
@@ -144,6 +163,13 @@ class ControlResource(Resource):
                 handlers = {"GET": lambda: (200, self._folio(_conf(conf)))}
             case ["codes"]:
                 handlers = {"GET": self._codes}
+            case ["reservations", conf, "charges"]:
+                handlers = {"POST": lambda: self._charge(_conf(conf), _json_body(request))}
+            case ["codes", code]:
+                handlers = {
+                    "PUT": lambda: self._put_code(code, _json_body(request)),
+                    "DELETE": lambda: self._delete_code(code),
+                }
             case ["night-audit", "start"]:
                 handlers = {"POST": self._night_audit_start}
             case ["night-audit", "end"]:
@@ -297,6 +323,116 @@ class ControlResource(Resource):
             },
         }
 
+    def _charge(self, conf: int, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        _only(body, {"code", "amount", "reference"})
+        code, amount = body.get("code"), body.get("amount")
+        if not isinstance(code, str):
+            raise HttpError(400, "code: required, the charge's transaction code")
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise HttpError(400, "amount: required, a positive integer in minor units")
+        reference = body.get("reference", "front desk")
+        if not isinstance(reference, str):
+            raise HttpError(400, "reference: must be a string")
+        fias = self.hotel.config.fias
+        outlets = [so for so, c in fias.sales_outlets.items() if c == code]
+        if not outlets:
+            raise HttpError(400, f"code {code!r} has no sales outlet: not a chargeable code")
+        self.hotel.reservation(conf)
+        outcome = self.hotel.post(
+            FolioPosting(
+                payment_method=fias.room_payment_methods[0],
+                total_amount=amount,
+                sales_outlet=outlets[0],
+                confirmation_number=conf,
+                reference=reference,
+                source="front desk",
+            )
+        )
+        if not outcome.ok:
+            raise HttpError(409, outcome.text)
+        return 201, self._folio(conf)
+
+    # -- the code table changes under the interface (QA: drift between mapping and PMS) --------
+
+    def _code_on_a_folio(self, code: str) -> bool:
+        numbers = [HOUSE_ACCOUNT] + [r.confirmation_number for r in self.hotel.reservations()]
+        return any(line.code == code for n in numbers for line in self.hotel.folio(n))
+
+    def _put_code(self, code: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        _only(body, {"description", "group", "kind", "sales_outlet", "payment_method",
+                     "rename_from"})  # fmt: skip
+        config = self.hotel.config
+        codes = dict(config.codes)
+        outlets = dict(config.fias.sales_outlets)
+        methods = dict(config.fias.payment_methods)
+        old_name = body.get("rename_from")
+        base = codes.get(code)
+        if old_name is not None:
+            if not isinstance(old_name, str) or old_name not in codes:
+                raise HttpError(404, f"rename_from: no code {old_name!r} to rename")
+            if code in codes:
+                raise HttpError(409, f"code {code} exists already; cannot rename {old_name} to it")
+            if self._code_on_a_folio(old_name):
+                raise HttpError(409, f"code {old_name} is on a folio; a PMS cannot rename it")
+            base = codes.pop(old_name)
+            outlets = {so: (code if c == old_name else c) for so, c in outlets.items()}
+            methods = {pm: (code if c == old_name else c) for pm, c in methods.items()}
+        elif base is not None and self._code_on_a_folio(code):
+            raise HttpError(409, f"code {code} is on a folio; a PMS cannot change it")
+        if not code or len(code) > 40 or not code.isprintable() or "/" in code:
+            raise HttpError(400, "a code is 1 to 40 printable characters without /")
+        try:
+            group = CodeGroup(body.get("group", base.group if base else None))
+            kind = CodeKind(body.get("kind", base.kind if base else CodeKind.CHARGE))
+        except ValueError:
+            groups = ", ".join(g.value for g in CodeGroup)
+            kinds = ", ".join(k.value for k in CodeKind)
+            raise HttpError(400, f"group: one of {groups}; kind: one of {kinds}") from None
+        description = body.get("description", base.description if base else code)
+        if not isinstance(description, str) or not description:
+            raise HttpError(400, "description: must be a non-empty string")
+        sales_outlet = body.get("sales_outlet")
+        if sales_outlet is not None:
+            if kind is not CodeKind.CHARGE:
+                raise HttpError(400, "sales_outlet: only a charge code has a sales outlet")
+            if isinstance(sales_outlet, bool) or not isinstance(sales_outlet, int) or not (
+                0 < sales_outlet < 100000
+            ):
+                raise HttpError(400, "sales_outlet: a number from 1 to 99999")
+            outlets[sales_outlet] = code
+        payment_method = body.get("payment_method")
+        if payment_method is not None:
+            if kind is not CodeKind.PAYMENT_TYPE:
+                raise HttpError(400, "payment_method: only a payment type has a payment method")
+            if not isinstance(payment_method, str) or not 0 < len(payment_method) <= 5 or (
+                methods.get(payment_method) == ROOM
+            ):
+                raise HttpError(400, "payment_method: 1 to 5 characters, not a room PM")
+            methods[payment_method] = code
+        codes[code] = TransactionCode(code, description, group, kind)
+        self._set_codes(codes, outlets, methods)
+        return self._codes()
+
+    def _delete_code(self, code: str) -> tuple[int, dict[str, Any]]:
+        config = self.hotel.config
+        if code not in config.codes:
+            raise HttpError(404, f"no code {code!r}")
+        if self._code_on_a_folio(code):
+            raise HttpError(409, f"code {code} is on a folio; a PMS cannot remove it")
+        codes = {c: t for c, t in config.codes.items() if c != code}
+        outlets = {so: c for so, c in config.fias.sales_outlets.items() if c != code}
+        methods = {pm: c for pm, c in config.fias.payment_methods.items() if c != code}
+        self._set_codes(codes, outlets, methods)
+        return self._codes()
+
+    def _set_codes(
+        self, codes: dict[str, Any], outlets: dict[int, str], methods: dict[str, str]
+    ) -> None:
+        config = self.hotel.config
+        fias = dataclasses.replace(config.fias, sales_outlets=outlets, payment_methods=methods)
+        self.hotel.config = dataclasses.replace(config, codes=codes, fias=fias)
+        log.info("control API: the code table now has {codes}", codes=", ".join(sorted(codes)))
+
     def _night_audit_state(self) -> dict[str, Any]:
         return {
             "business_date": self.hotel.business_date.isoformat(),
@@ -326,6 +462,7 @@ class ControlResource(Resource):
         return 200, faults.to_json()
 
     def _reset(self) -> tuple[int, dict[str, Any]]:
+        self.hotel.config = self._file_config
         self.hotel.reset()
         self.knobs.set(self.hotel.config.faults)
         hold_night_audit(self.hotel, self.knobs.current)

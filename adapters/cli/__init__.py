@@ -21,6 +21,8 @@ VERB_MODULES = (
     "adapters.cli.exceptions",
     "adapters.cli.fias",
     "adapters.cli.sim",
+    "adapters.cli.scenario",
+    "adapters.cli.certify",
     "adapters.cli.reconcile",
     "adapters.cli.wire",
     "adapters.cli.replay",
