@@ -512,6 +512,7 @@ class PaymentLine:
     business_date: dt.date
     status: PaymentStatus
     posted_amount: int  # what the posted legs put on payment types (signed like ``amount``)
+    posted_currency: str | None  # the legs' currency (the property's; differs if converted)
     reason: str | None  # why it is unreconciled
     age_seconds: int  # from occurred_at to the report's time
     legs: tuple[LegLine, ...] = ()
@@ -672,6 +673,7 @@ def _payment_line(record: Any, calendar: BusinessCalendar, now: dt.datetime) -> 
         business_date=calendar.business_date(occurred),
         status=status,
         posted_amount=sum(leg.plan.amount for leg in posted if leg.plan.payment_type is not None),
+        posted_currency=legs[0].plan.currency if legs else None,
         reason=reason,
         age_seconds=max(0, int((now - occurred).total_seconds())),
         legs=leg_lines,
@@ -781,9 +783,14 @@ def _payouts(
                 )  # fmt: skip
             )
             continue
-        # A payment an operator resolved counts at its journaled amount (posted by hand).
+        # A payment an operator resolved counts at its journaled amount (posted by hand); so
+        # does one posted in another currency (converted at a journaled rate): the export is
+        # in the currency it was captured in.
         posted = sum(
-            e.posted_amount if e.status is PaymentStatus.POSTED else e.amount for e in entries
+            e.posted_amount
+            if e.status is PaymentStatus.POSTED and e.posted_currency == e.currency
+            else e.amount
+            for e in entries
         )
         if posted != paid_out:
             mismatches.append(
@@ -896,6 +903,31 @@ def build_report(
     )
 
 
+def local_zone() -> dt.tzinfo:
+    """This machine's time zone with its daylight-saving rules (``TZ``, else
+    ``/etc/localtime``), falling back to its current fixed UTC offset."""
+    import os
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = os.environ.get("TZ", "").lstrip(":")
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    target = os.path.realpath("/etc/localtime")
+    if "/zoneinfo/" in target:
+        try:
+            return ZoneInfo(target.split("/zoneinfo/", 1)[1])
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    try:
+        with open("/etc/localtime", "rb") as f:
+            return ZoneInfo.from_file(f, key="localtime")
+    except (OSError, ValueError):
+        return dt.datetime.now().astimezone().tzinfo or dt.UTC
+
+
 def reconcile(
     journal: Any,
     property: str,
@@ -912,7 +944,7 @@ def reconcile(
     time zone (default: the machine's local zone).
     """
     now = now or dt.datetime.now(dt.UTC)
-    zone = tz or dt.datetime.now().astimezone().tzinfo or dt.UTC
+    zone = tz or local_zone()
     audits = tuple(
         w.time for w in journal.wire_records(property=property, direction="in", prefix=b"NE|")
     )
@@ -1003,6 +1035,14 @@ def _major(amount: int | None, currency: str | None) -> str:
     return format_minor(amount, currency).rsplit(" ", 1)[0]
 
 
+def _posted_cell(p: PaymentLine) -> str:
+    """The posted amount for the CSV; with its currency when it is not the payment's."""
+    currency = p.posted_currency or p.currency
+    if currency == p.currency:
+        return _major(p.posted_amount, currency)
+    return _money(p.posted_amount, currency)
+
+
 def _money(amount: int | None, currency: str | None) -> str:
     if amount is None:
         return "-"
@@ -1042,6 +1082,7 @@ def _payment_json(line: PaymentLine) -> dict[str, Any]:
         "business_date": line.business_date.isoformat(),
         "status": line.status.value,
         "posted_amount": line.posted_amount,
+        "posted_currency": line.posted_currency,
         "reason": line.reason,
         "age_seconds": line.age_seconds,
         "legs": [
@@ -1154,7 +1195,7 @@ def format_csv(report: ReconciliationReport) -> str:
     def payment_row(section: str, p: PaymentLine) -> list[Any]:
         return [section, p.status.value, p.event_id, p.transaction_id, p.type, p.kind,
                 p.currency, "", _major(p.amount, p.currency),
-                _major(p.posted_amount, p.currency), "", p.business_date.isoformat(),
+                _posted_cell(p), "", p.business_date.isoformat(),
                 _iso(p.occurred_at), p.age_seconds, p.reason or ""]  # fmt: skip
 
     for p in report.payments:
@@ -1208,7 +1249,8 @@ def format_table(report: ReconciliationReport) -> str:
         rows = [["EVENT", "TRANSACTION", "KIND", "AMOUNT", "POSTED", "STATUS"]]
         for p in report.payments:
             rows.append([p.event_id, p.transaction_id, p.kind, _money(p.amount, p.currency),
-                         _money(p.posted_amount, p.currency), p.status.value])  # fmt: skip
+                         _money(p.posted_amount, p.posted_currency or p.currency),
+                         p.status.value])  # fmt: skip
         out += _table(rows)
     out += ["", f"Unreconciled (captured on or before {day}): {len(report.unreconciled)}"]
     if report.unreconciled:

@@ -832,3 +832,52 @@ def test_format_csv_quotes_reasons_with_commas(books):
         '2026-11-27,2026-11-27T13:00:00Z,82800,"journaled, not posted: payment is in USD; '
         'property GRAND-LONDON posts in GBP (foliogate never converts)"'
     )
+
+
+def test_a_payment_posted_converted_is_matched_at_the_amount_it_was_captured_in(books):
+    """A EUR payment posted to a GBP hotel at a journaled rate: the payout (in EUR) is
+    compared with the captured EUR amount, not with the GBP legs."""
+    books.at("2026-11-27T09:00:00")
+    obj = {
+        "event_id": "evt_eur",
+        "type": "payment.succeeded",
+        "property": PROPERTY,
+        "occurred_at": "2026-11-27T09:00:00Z",
+        "payment": {
+            "kind": "balance",
+            "amount": 5000,
+            "currency": "EUR",
+            "transaction_id": "pi_eur",
+            "method": "onejourney",
+            "status": "Payment Success",
+        },
+        "booking": {"confirmation_number": "123456"},
+    }
+    (leg,) = books.journal.record_event(
+        events.parse_event(obj),
+        events.canonical_body(obj),
+        [PlannedLeg(0, None, "ONEJOURNEY", 4300, "GBP")],
+    ).legs
+    books.post(leg, "2026-11-27T09:00:01", "2026-11-27T09:00:02", 1)
+    payouts = read_payouts("transaction_id,amount,currency\npi_eur,50.00,EUR\n")
+    report = reconcile(books.journal, PROPERTY, DAY, payouts=payouts, now=NOW, tz=UTC)
+    (payment,) = report.payments
+    assert (payment.amount, payment.currency, payment.posted_amount, payment.posted_currency) == (
+        5000,
+        "EUR",
+        4300,
+        "GBP",
+    )
+    assert report.payouts is not None
+    assert (report.payouts.matched, report.payouts.mismatches) == (1, ())
+
+
+def test_documented_examples_hold():
+    import doctest
+
+    import adapters.reconcile
+    import adapters.replay
+
+    for module in (adapters.reconcile, adapters.replay):
+        failures, tried = doctest.testmod(module)
+        assert (failures, tried > 0) == (0, True), module.__name__
