@@ -30,6 +30,11 @@ QA scripts depend on these names (issue 2, section 5); keep them stable.
   the business date.
 - ``GET /faults``, ``PUT /faults`` (the knobs to change; see ``simulators.faults``): every knob.
 - ``POST /reset``: the hotel file's reservations, folios, business date and faults again.
+- ``GET /accounts``, ``GET /accounts/{number}``: A/R accounts: ``{"number", "name",
+  "currency", "balance" (what it owes), "prepaid" (credit not allocated), "invoices": [{"id",
+  "date", "amount", "paid", "remaining"}], "payments": [{"payment_id", "amount",
+  "payment_type", "named_invoices", "allocations": [{"invoice", "amount"}], "unmatched",
+  "prepaid", "reference", "business_date", "time", "source"}]}``.
 - ``GET /trial-balance[?business_date=YYYY-MM-DD|all]`` (default: the current business date):
   totals per code, per payment type, per group, and the net.
 
@@ -50,6 +55,7 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
+from simulators.accounts import UnknownAccount
 from simulators.faults import FaultKnobs, Faults, FaultsError
 from simulators.ledger import (
     HOUSE_ACCOUNT,
@@ -183,6 +189,10 @@ class ControlResource(Resource):
                 handlers = {"POST": self._reset}
             case ["trial-balance"]:
                 handlers = {"GET": lambda: self._trial_balance(request)}
+            case ["accounts"]:
+                handlers = {"GET": self._list_accounts}
+            case ["accounts", number]:
+                handlers = {"GET": lambda: (200, self._account(number))}
             case _:
                 raise HttpError(404, f"no such resource: {method} /{'/'.join(segments)}")
         handler = handlers.get(method)
@@ -468,6 +478,14 @@ class ControlResource(Resource):
         hold_night_audit(self.hotel, self.knobs.current)
         return 200, {"reset": True, **self._night_audit_state()}
 
+    def _list_accounts(self) -> tuple[int, dict[str, Any]]:
+        return 200, {
+            "accounts": [account_json(self.hotel, n) for n in self.hotel.accounts.numbers()]
+        }
+
+    def _account(self, number: str) -> dict[str, Any]:
+        return account_json(self.hotel, number)
+
     def _trial_balance(self, request: Request) -> tuple[int, dict[str, Any]]:
         raw = request.args.get(b"business_date", [b""])[0].decode("utf-8", "replace")
         business_date: dt.date | None
@@ -495,6 +513,51 @@ class ControlResource(Resource):
             },
             "net": tb.net,
         }
+
+
+def account_json(hotel: Hotel, number: str) -> dict[str, Any]:
+    """An A/R account as ``GET /accounts/{number}`` shows it (see the module docstring)."""
+    accounts = hotel.accounts
+    try:
+        account = accounts.account(number)
+    except UnknownAccount as exc:
+        raise HttpError(404, str(exc)) from None
+    paid, remaining = accounts.paid(number), accounts.remaining(number)
+    return {
+        "number": account.number,
+        "name": account.name,
+        "currency": hotel.config.currency,
+        "balance": accounts.balance(number),
+        "prepaid": accounts.prepaid(number),
+        "invoices": [
+            {
+                "id": inv.invoice_id,
+                "date": inv.date.isoformat(),
+                "amount": inv.amount,
+                "paid": paid[inv.invoice_id],
+                "remaining": remaining[inv.invoice_id],
+            }
+            for inv in account.invoices
+        ],
+        "payments": [
+            {
+                "payment_id": p.payment_id,
+                "amount": p.amount,
+                "payment_type": p.payment_type,
+                "named_invoices": list(p.named_invoices),
+                "allocations": [
+                    {"invoice": a.invoice_id, "amount": a.amount} for a in p.allocations
+                ],
+                "unmatched": list(p.unmatched),
+                "prepaid": p.prepaid,
+                "reference": p.reference,
+                "business_date": p.business_date.isoformat(),
+                "time": p.time.isoformat(timespec="seconds"),
+                "source": p.source,
+            }
+            for p in accounts.payments(number)
+        ],
+    }
 
 
 def _conf(raw: str) -> int:

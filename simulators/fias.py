@@ -20,6 +20,12 @@ Behaviour (reference/fias.md sections 2, 3 and 10 "Mock PMS state machine"):
   spec's "posting must follow a successful inquiry"); otherwise it is answered ``UR`` (or, with
   ``unqueried_posting = "ignore"``, not answered at all, as the spec says). Tender postings
   (a PM that maps to a payment type) need no inquiry.
+- A/R accounts (reference section 3.4: ``RN`` = the account number, ``G#0``): an inquiry with
+  a payment-type ``PM`` and ``PI`` = the account number answers ``PL`` ``RN<account>|G#0|
+  GN<name>|BA<what it owes>``; a posting ``PR`` with ``G#0`` must follow it (like a room
+  posting) and books a payment on the account, allocated to the invoices named in ``CT``
+  (comma-separated ids), else oldest first (``simulators.accounts``). ``PL`` blocks carry
+  ``GA``/``GD`` (stay dates) when the client's ``LR`` for ``PL`` asks for them.
 - ``PR`` posting -> ``PA`` echoing ``P#``, ``WS``, ``SO``, ``ID``, ``G#``, ``GN``, ``RN`` (when the
   request carried them), with ``CT`` naming the cause of any rejection.
 - ``PS`` (``PT`` C only) -> ``PA`` with ``RN``, ``AS``, ``P#``, ``DA``, ``TI``. One PS may be
@@ -52,6 +58,7 @@ from protocols.fias import (
     decode_record,
     encode_record,
 )
+from simulators.accounts import invoice_ids_from_text
 from simulators.faults import FaultKnobs
 from simulators.ledger import (
     ROOM,
@@ -117,6 +124,7 @@ class FiasPmsProtocol(Protocol):
         self.link_records: dict[str, tuple[str, ...]] = {}
         self.describing = False  # LD received since the last LA
         self.inquired: set[int] = set()  # G#s that an inquiry on this connection returned
+        self.inquired_accounts: set[str] = set()  # A/R accounts (RN with G#0) likewise
         self.outstanding_ps: str | None = None  # P# of a PS whose answer is not sent yet
         self.night_audit_announced = False  # NS sent, NE not yet
         self.records_received = 0
@@ -283,6 +291,7 @@ class FiasPmsProtocol(Protocol):
     def hotel_event(self, event: HotelEvent) -> None:
         if isinstance(event, HotelReset):
             self.inquired.clear()
+            self.inquired_accounts.clear()
         if self.state is not LinkState.ALIVE:
             return
         if isinstance(event, HotelReset) and self.night_audit_announced:
@@ -365,6 +374,15 @@ class FiasPmsProtocol(Protocol):
                 return
             self.answer(self._posting_answer(answer_echo, record, Status.UR, text), posting=True)
             return
+        account = record.get("RN") or ""
+        if record.get("G#") == "0" and account not in self.inquired_accounts:
+            # An A/R posting (RN = account, G#0) follows an inquiry like a room posting.
+            text = f"A/R account {account} not inquired; inquire first"
+            if hotel.config.fias.unqueried_posting is UnqueriedPosting.IGNORE:
+                log.info("FIAS {peer}: PR P#{p} ignored: {text}", peer=self.peer, p=p_no, text=text)
+                return
+            self.answer(self._posting_answer(answer_echo, record, Status.UR, text), posting=True)
+            return
         outcome = self._post(record, source=f"FIAS PR P#{p_no} WS{record.get('WS') or ''}")
         if outcome.ok and not record.get("RN") and outcome.reservation is not None:
             answer_echo = [("RN", outcome.reservation.room or "")] + answer_echo
@@ -387,11 +405,13 @@ class FiasPmsProtocol(Protocol):
             return self._posting_answer(
                 echo, record, Status.UR, f"unknown payment method PM {pm!r}"
             )
-        if target != ROOM:
-            return self._posting_answer(
-                echo, record, Status.UR, f"PM {pm} is not a room PM; it takes no inquiry"
-            )
         text = record.get("PI") or ""
+        if target != ROOM:
+            if text not in hotel.accounts.numbers():
+                return self._posting_answer(
+                    echo, record, Status.UR, f"PM {pm}: no room PM, no A/R account {text}"
+                )
+            return self._account_list(record, echo, text)
         max_matches = record.get("MX") or ""
         guests = hotel.inquire(text, int(max_matches) if max_matches.isdigit() else None)
         if not guests:
@@ -399,6 +419,8 @@ class FiasPmsProtocol(Protocol):
                 echo, record, Status.NG, f"no guest in house matches PI {text}"
             )
         fields = list(echo)
+        # Stay dates only for a client whose LR for PL asked for them (reference section 10).
+        wanted = set(self.link_records.get("PL", ()))
         for guest in guests:
             assert guest.room is not None
             self.inquired.add(guest.confirmation_number)
@@ -408,8 +430,29 @@ class FiasPmsProtocol(Protocol):
                 ("GN", guest.guest_name),
                 ("BA", str(hotel.balance(guest.confirmation_number))),
             ]
+            fields += [
+                (fid, fias_date(day))
+                for fid, day in (("GA", guest.arrival), ("GD", guest.departure))
+                if fid in wanted
+            ]
         fields += _echo(record, ("P#",))
         return "PL", fields
+
+    def _account_list(
+        self, record: Record, echo: list[tuple[str, str]], number: str
+    ) -> tuple[str, list]:
+        """An A/R inquiry (PI = the account number, a payment-type PM): PL with the account as
+        ``RN`` and ``G#0`` (reference section 3.4), its name and what it owes as ``BA``."""
+        accounts = self.factory.hotel.accounts
+        account = accounts.account(number)
+        self.inquired_accounts.add(number)
+        fields = list(echo) + [
+            ("RN", number),
+            ("G#", "0"),
+            ("GN", account.name),
+            ("BA", str(accounts.balance(number))),
+        ]
+        return "PL", fields + _echo(record, ("P#",))
 
     def _posting_simple(self, record: Record) -> None:
         p_no = record.get("P#") or "(none)"  # P# is only recommended in PS
@@ -467,6 +510,7 @@ class FiasPmsProtocol(Protocol):
         if so and not so.isdigit():
             return PostingOutcome(Status.UR, f"unknown sales outlet SO {so}")
         g_no = record.get("G#") or ""
+        account = (record.get("RN") or None) if g_no == "0" else None
         posting = FolioPosting(
             payment_method=pm,
             total_amount=total,
@@ -476,6 +520,9 @@ class FiasPmsProtocol(Protocol):
             components=tuple(components),
             reference=record.get("CT") or record.get("X1") or record.get("C#") or "",
             source=source,
+            account=account,
+            # The gateway names the invoices an A/R payment pays in CT, comma-separated.
+            invoices=invoice_ids_from_text(record.get("CT") or "") if account else (),
         )
         outcome = hotel.post(posting)
         log.info(

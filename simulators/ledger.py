@@ -37,6 +37,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
+from simulators.accounts import Account, AccountsLedger, UnknownAccount, parse_accounts
 from simulators.faults import Faults, FaultsError, parse_faults
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -143,6 +144,7 @@ class HotelConfig:
     allow_negative_amounts: bool = False
     faults: Faults = Faults()
     soap: SoapSettings = SoapSettings()
+    accounts: tuple[Account, ...] = ()  # A/R accounts with their open invoices
 
 
 class HotelConfigError(ValueError):
@@ -229,6 +231,7 @@ def parse_hotel_config(data: Mapping[str, Any], source: str = "hotel") -> HotelC
         faults = Faults()
 
     soap = _soap_settings(_table(data, "soap", errors), errors)
+    accounts = parse_accounts(data.get("accounts"), errors)
 
     if errors or business_date is None or fias is None:
         raise HotelConfigError(source, errors or ["incomplete hotel file"])
@@ -243,6 +246,7 @@ def parse_hotel_config(data: Mapping[str, Any], source: str = "hotel") -> HotelC
         allow_negative_amounts=allow_negative,
         faults=faults,
         soap=soap,
+        accounts=accounts,
     )
 
 
@@ -474,6 +478,8 @@ class FolioPosting:
     components: tuple[int, ...] = ()  # S1-S9, T1-T9, D1-D9, TP, SC, +0 as sent
     reference: str = ""
     source: str = ""
+    account: str | None = None  # an A/R account number (FIAS: RN with G#0)
+    invoices: tuple[str, ...] = ()  # A/R: the invoices the payment names (FIAS: CT)
 
 
 class Status(StrEnum):
@@ -649,6 +655,8 @@ class _State:
     checked_in_at: dict[int, int] = field(default_factory=dict)  # check-in order, for PS
     check_ins: int = 0
     next_line_number: int = 1
+    accounts: AccountsLedger = field(default_factory=lambda: AccountsLedger(()))
+    account_lines: list[FolioLine] = field(default_factory=list)  # A/R payments, booked
 
 
 class Hotel:
@@ -671,6 +679,7 @@ class Hotel:
             business_date=self.config.business_date,
             reservations={r.confirmation_number: r for r in self.config.reservations},
             folios={HOUSE_ACCOUNT: []},
+            accounts=AccountsLedger(self.config.accounts),
         )
         for r in self.config.reservations:
             state.folios[r.confirmation_number] = []
@@ -708,6 +717,11 @@ class Hotel:
     @property
     def codes(self) -> Mapping[str, TransactionCode]:
         return self.config.codes
+
+    @property
+    def accounts(self) -> AccountsLedger:
+        """The A/R accounts, their invoices and payments (``simulators.accounts``)."""
+        return self._state.accounts
 
     def reservation(self, confirmation_number: int) -> Reservation:
         try:
@@ -822,7 +836,7 @@ class Hotel:
         codes: dict[str, int] = {}
         payment_types: dict[str, int] = {}
         selected: list[FolioLine] = []
-        for lines in self._state.folios.values():
+        for lines in [*self._state.folios.values(), self._state.account_lines]:
             for line in lines:
                 if business_date is not None and line.business_date != business_date:
                     continue
@@ -978,6 +992,20 @@ class Hotel:
             return PostingOutcome(
                 Status.DM, f"subtotals add up to {sum(posting.components)}, not TA {ta}"
             )
+        if posting.account is not None:
+            if target == ROOM or charge_code is not None:
+                return PostingOutcome(
+                    Status.UR,
+                    f"A/R account {posting.account} takes payments only: a payment-type PM, no SO",
+                )
+            return self.post_to_account(
+                posting.account,
+                ta,
+                target,
+                invoices=posting.invoices,
+                reference=posting.reference,
+                source=posting.source,
+            )
 
         reservation: Reservation | None = None
         if posting.confirmation_number is None and posting.room is None:
@@ -1022,6 +1050,56 @@ class Hotel:
         self._state.folios[folio_number].extend(lines)
         where = f"G#{folio_number}" if reservation else "the house account"
         return PostingOutcome(Status.OK, f"posted to {where}", tuple(lines), reservation)
+
+    def post_to_account(
+        self,
+        number: str,
+        amount: int,
+        payment_type: str,
+        *,
+        invoices: tuple[str, ...] = (),
+        reference: str = "",
+        source: str = "",
+    ) -> PostingOutcome:
+        """Book a payment on A/R account ``number`` and allocate it to its invoices.
+
+        ``NG`` for an unknown account, ``UR`` for an amount that is not positive (a correction
+        is a reversal by the accounts team), ``NA`` during a night audit. The payment line
+        (``payment_type``, ``-amount``) counts in the trial balance; the allocation is in
+        ``hotel.accounts`` (see :mod:`simulators.accounts`).
+        """
+        if self._state.night_audit_running:
+            return PostingOutcome(Status.NA, "night audit in progress; post after it ends")
+        try:
+            self.accounts.account(number)
+        except UnknownAccount:
+            return PostingOutcome(Status.NG, f"no A/R account {number}")
+        code = self.config.codes.get(payment_type)
+        if code is None or code.kind is not CodeKind.PAYMENT_TYPE:
+            return PostingOutcome(Status.UR, f"{payment_type!r} is not a payment type")
+        if amount <= 0:
+            return PostingOutcome(
+                Status.UR,
+                f"A/R payments must be positive, not {amount}; a correction is a reversal",
+            )
+        now = self._now()
+        payment = self.accounts.pay(
+            number, amount, payment_type, named=invoices, reference=reference,
+            business_date=self._state.business_date, now=now, source=source,
+        )  # fmt: skip
+        posting_id = self._state.next_posting_id
+        self._state.next_posting_id += 1
+        line = FolioLine(
+            payment_type, -amount, payment_type, reference, self._state.business_date, now,
+            source, posting_id, self._take_line_number(),
+        )  # fmt: skip
+        self._state.account_lines.append(line)
+        paid = ", ".join(f"{a.invoice_id} {a.amount}" for a in payment.allocations) or "nothing"
+        return PostingOutcome(
+            Status.OK,
+            f"posted to A/R account {number}: paid {paid}; prepaid {payment.prepaid}",
+            (line,),
+        )
 
     def _posting_guest(self, posting: FolioPosting) -> Reservation | PostingOutcome:
         """The in-house reservation a posting targets (by G#, checked against RN), or NG."""

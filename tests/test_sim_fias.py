@@ -317,7 +317,7 @@ def test_inquiry_balance_is_the_guests_folio_balance(link, hotel):
         ),
         (
             "PR|P#8|WSPOS1|PMOJ|PI101|",
-            "PA|WSPOS1|ASUR|CTPM OJ is not a room PM; it takes no inquiry|" + STAMP + "P#8|",
+            "PA|WSPOS1|ASUR|CTPM OJ: no room PM, no A/R account 101|" + STAMP + "P#8|",
         ),
         (
             "PR|P#9|WSPOS1|PMXX|PI101|",
