@@ -14,6 +14,10 @@ The file::
     listen = "tcp:port=8600:interface=127.0.0.1"  # Twisted server endpoint string
     allow_public = false                        # true: listen may be a non-loopback interface
     max_body_bytes = 65536                      # ingest API request size limit
+    rates = "rates.csv"                         # optional: exchange rates (adapters.rates);
+                                                # relative to the config file's directory.
+                                                # Without it, events in another currency than
+                                                # their property's go to the exception queue.
 
     [sources.payments]                          # one table per ingest caller (at least one)
     secret_env = "FOLIOGATE_SECRET_PAYMENTS"    # HMAC secret, read from this variable
@@ -24,7 +28,8 @@ The file::
                                                 # SOAP profiles: the service URL (http/https)
     posting_mode = "normal"                     # normal | negative (fias: normal only)
     currency = "GBP"                            # ISO 4217; events in another currency are
-                                                # exceptions, never converted
+                                                # converted with [gateway] rates (no rate: an
+                                                # exception, never a guess)
     workstation = "FOLIOGATE"                   # FIAS WS (max 16); default FOLIOGATE
     allow_negative = true                       # may legs carry negative amounts (refund
                                                 # reversals)? false: refunds go to the
@@ -34,6 +39,9 @@ The file::
     deposit_wait_hours = 720                    # how long a deposit waits for check-in
     answer_timeout_seconds = 60                 # no answer in time: the leg becomes unknown
     alive_interval_seconds = 300                # FIAS link alive check (LS)
+    approval_threshold = 100000                 # optional: a payment over this many minor
+                                                # units (of currency, after conversion) is
+                                                # held in the exception queue until approved
 
     [properties.GRAND-LONDON.codes]             # the PMS's own codes; never hard-coded
     deposit = "SPA_DEPOSIT"                     # transaction code charged for a deposit
@@ -86,6 +94,7 @@ from typing import Any
 
 from adapters.domain import PostingMode
 from adapters.money import is_known_currency
+from adapters.rates import RatesInvalid, RateTable
 
 __all__ = [
     "PROFILES",
@@ -151,6 +160,7 @@ class GatewaySettings:
     listen: str  # Twisted server endpoint string
     max_body_bytes: int
     allow_public: bool
+    rates: Path | None = None  # absolute; the exchange rates file (adapters.rates)
 
 
 @dataclass(frozen=True)
@@ -205,6 +215,9 @@ class PropertyConfig:
     codes: CodeMap
     fias: FiasMapping | None = None  # set for the fias profile
     soap: SoapSettings | None = None  # set for the SOAP profiles
+    #: A payment over this many minor units (property currency) waits for an operator's
+    #: approval in the exception queue; None: no threshold.
+    approval_threshold: int | None = None
 
     @property
     def traits(self) -> ProfileTraits:
@@ -471,12 +484,12 @@ _FIAS_PM = re.compile(r"[!-{}~]{1,5}")  # FIAS PM: ANS max 5
 
 _TOP_KEYS = ("gateway", "sources", "properties", "console")
 _CONSOLE_KEYS = ("token_env", "session_minutes")
-_GATEWAY_KEYS = ("journal", "listen", "allow_public", "max_body_bytes")
+_GATEWAY_KEYS = ("journal", "listen", "allow_public", "max_body_bytes", "rates")
 _SOURCE_KEYS = ("secret_env",)
 _PROPERTY_KEYS = (
     "profile", "endpoint", "posting_mode", "currency", "workstation", "allow_negative",
     "deposit_wait_hours", "answer_timeout_seconds", "alive_interval_seconds", "codes",
-    "fias", "soap",
+    "fias", "soap", "approval_threshold",
 )  # fmt: skip
 _CODES_KEYS = ("deposit", "redemption_payment_type", "revenue", "payment_types")
 _FIAS_KEYS = ("sales_outlets", "payment_methods", "room_payment_method")
@@ -685,6 +698,7 @@ class _Reader:
             table, "max_body_bytes", "gateway", default=DEFAULT_MAX_BODY_BYTES,
             low=1024, high=MAX_BODY_BYTES_LIMIT,
         )  # fmt: skip
+        rates = self.rates_file(table)
         if journal is None or listen is None or max_body is None or allow_public is None:
             return None
         return GatewaySettings(
@@ -692,7 +706,22 @@ class _Reader:
             listen=listen,
             max_body_bytes=max_body,
             allow_public=allow_public,
+            rates=rates,
         )
+
+    def rates_file(self, table: dict[str, Any]) -> Path | None:
+        """``[gateway] rates``: the file must exist and be valid now (every error listed)."""
+        name = self.string(table, "rates", "gateway", default=None)
+        if name is None:
+            return None
+        path = Path(os.path.normpath(self.base_dir / name))
+        try:
+            RateTable.from_file(path)
+        except RatesInvalid as exc:
+            for error in exc.errors:
+                self.error("gateway.rates", f"{name}: {error}")
+            return None
+        return path
 
     def sources(self, value: object) -> dict[str, SourceConfig]:
         if value is _MISSING:
@@ -785,6 +814,12 @@ class _Reader:
         )
         answer_timeout = self.seconds(table, "answer_timeout_seconds", path, 60.0)
         alive_interval = self.seconds(table, "alive_interval_seconds", path, 300.0)
+        threshold = (
+            self.integer(table, "approval_threshold", path, default=_MISSING, low=1,
+                         high=999_999_999_999)
+            if "approval_threshold" in table
+            else None
+        )  # fmt: skip
         codes = self.codes(table.get("codes", _MISSING), _path(path, "codes"), mode)
         fias = self.profile_table(table, "fias", path, profile, wanted=profile is Profile.FIAS)
         soap = self.profile_table(
@@ -812,6 +847,7 @@ class _Reader:
             codes=codes,
             fias=fias_mapping,
             soap=soap_settings,
+            approval_threshold=threshold,
         )
 
     def profile_table(
