@@ -716,6 +716,14 @@ class Journal:
                 count=len(recovered),
                 legs=list(recovered),
             )
+            for leg in (self.leg(leg_id) for leg_id in recovered):
+                log.warn(
+                    "leg {leg} of {event_id} on {property} was in flight at restart: unknown",
+                    leg=leg.reference,
+                    leg_id=leg.leg_id,
+                    event_id=leg.event_id,
+                    property=leg.property,
+                )
         return recovered
 
     # -- ingest --------------------------------------------------------------------------------

@@ -421,3 +421,26 @@ def test_log_lines_about_a_leg_carry_its_event_id_leg_and_property_as_json_field
     line = json.loads(eventAsJSON(posted))
     assert (line["event_id"], line["leg"], line["property"]) == ("evt_log", "evt_log/0", PROPERTY)
     assert isinstance(line["leg_id"], int) and line["log_format"].startswith("leg {leg} of")
+
+
+def test_journal_recovery_logs_each_leg_caught_in_flight_with_its_fields(tmp_path):
+    path = str(tmp_path / "journal.sqlite")
+    journal = Journal(path, reactor=task.Clock())
+    (leg,) = record(journal, "evt_flight")
+    journal.mark_sent(leg.leg_id, 5)
+    journal.close()
+    captured: list[dict] = []
+    globalLogPublisher.addObserver(captured.append)
+    try:
+        Journal(path, reactor=task.Clock()).close()
+    finally:
+        globalLogPublisher.removeObserver(captured.append)
+    (line,) = [e for e in captured if e.get("leg") == "evt_flight/0"]
+    assert formatEvent(line) == (
+        "leg evt_flight/0 of evt_flight on GRAND-LONDON was in flight at restart: unknown"
+    )
+    assert (line["event_id"], line["property"], line["leg_id"]) == (
+        "evt_flight",
+        PROPERTY,
+        leg.leg_id,
+    )
