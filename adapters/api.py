@@ -10,7 +10,19 @@ Endpoints (issue 3 sections 1 and 4); every ``/v1/`` request is signed, ``/healt
     property the configuration does not have; 415 for a body that is not JSON; 503 when the
     journal could not commit (the caller retries; repeats are safe).
 ``GET /v1/events/{event_id}``
-    The event (card data never stored), its legs with states and outcomes, balances.
+    The event (card data never stored), its legs with states and outcomes (``hold``: held for
+    approval), balances; issue 5: ``conversion`` (both amounts and the rate), ``flags``
+    (e.g. ``amount_mismatch``), ``match`` and ``candidates`` (the ranked PMS records found
+    when the confirmation number found nothing).
+``POST /v1/events/{id}/assign``, ``POST /v1/legs/{id}/assign``
+    Body ``{"operator", "note", "confirmation_number"}``: an operator names the PMS record of
+    an event (planned again; its legs post) or of a leg the PMS did not find (its event's
+    unsent legs take the number; rejected ones go back to ``planned``). 409 when the state
+    does not allow it (a posting is never edited).
+``POST /v1/legs/{id}/approve``
+    Releases a payment held for approval (every held leg of its event) to the dispatcher.
+``POST /v1/events/{id}/retry``
+    Plans an event-level exception again (e.g. after the missing rate was added).
 ``GET /v1/legs?state=...&property=...``, ``GET /v1/legs/{id}``, ``GET /v1/exceptions``
 ``POST /v1/legs/{id}/retry``, ``POST /v1/legs/{id}/resolve``, ``POST /v1/events/{id}/resolve``
     Operator actions, body ``{"operator", "note"}``; journaled with who, what, when and the note.
@@ -73,9 +85,12 @@ from twisted.web.resource import Resource
 
 from adapters.console import Console, ConsoleTokenInvalid, LoginRefused, make_console, same_origin
 from adapters.domain import EXCEPTION_STATES, Leg, LegState, PaymentEvent
+from adapters.events import invoices_of
+from adapters.intake import Intake, OperatorActions
 from adapters.journal import (
     ByHand,
     EventRecord,
+    Held,
     IllegalTransition,
     IngestResult,
     IngestStatus,
@@ -247,7 +262,16 @@ def event_json(record: EventRecord) -> dict[str, Any]:
         "occurred_at": record.occurred_at,
         "received_at": _time(record.received_at),
         "event": body,
-        "legs": [leg_json(leg) for leg in record.legs],
+        "legs": [
+            {**leg_json(leg), "hold": record.holds.get(leg.leg_id)} for leg in record.legs
+        ],
+        # Issue 5: the conversion (both amounts, the rate), flags, the candidate search.
+        "conversion": conversion_json(record.conversion),
+        "flags": [flag_json(f) for f in record.flags],
+        "match": match_json(record.match),
+        "candidates": [candidate_json(c) for c in record.match.candidates]
+        if record.match is not None
+        else [],
         "balances": [
             {
                 "leg_id": b.leg_id,
@@ -259,6 +283,76 @@ def event_json(record: EventRecord) -> dict[str, Any]:
             for b in record.balances
         ],
     }
+
+
+def flag_json(flag: Any) -> dict[str, Any]:
+    return {
+        "kind": flag.kind,
+        "detail": flag.detail,
+        "related_event_id": flag.related_event_id,
+        "created_at": _time(flag.created_at),
+    }
+
+
+def conversion_json(conversion: Any) -> dict[str, Any] | None:
+    """Both amounts and the rate of a converted event (``rate`` as the file wrote it)."""
+    if conversion is None:
+        return None
+    return {
+        "original_amount": conversion.original_amount,
+        "original_currency": conversion.original_currency,
+        "amount": conversion.amount,
+        "currency": conversion.currency,
+        "rate": str(conversion.rate),
+        "pair": f"{conversion.base}/{conversion.quote}",
+        "inverted": conversion.inverted,
+        "valid_from": _time(conversion.valid_from),
+        "valid_to": _time(conversion.valid_to),
+        "rates_file": conversion.source,
+        "rounding": conversion.rounding,
+    }
+
+
+def candidate_json(candidate: Any) -> dict[str, Any]:
+    return {
+        "rank": candidate.rank,
+        "confirmation_number": candidate.confirmation_number,
+        "guest_name": candidate.guest_name,
+        "room": candidate.room,
+        "arrival": candidate.arrival.isoformat() if candidate.arrival else None,
+        "departure": candidate.departure.isoformat() if candidate.departure else None,
+        "balance": candidate.balance,
+        "score": candidate.score,
+        "reasons": list(candidate.reasons),
+    }
+
+
+def match_json(match: Any) -> dict[str, Any] | None:
+    if match is None:
+        return None
+    return {
+        "status": match.status.value,
+        "reason": match.reason,
+        "leg_id": match.leg_id,
+        "requested_at": _time(match.requested_at),
+        "searched_at": _time(match.searched_at),
+        "search_note": match.search_note,
+        "candidates": [candidate_json(c) for c in match.candidates],
+        "assigned": None
+        if match.assigned_to is None
+        else {
+            "confirmation_number": match.assigned_to,
+            "operator": match.assigned_by,
+            "at": _time(match.assigned_at),
+            "note": match.assign_note,
+        },
+    }
+
+
+def _legs_answer(leg_id: int, legs: Sequence[Leg]) -> dict[str, Any]:
+    """An operator action on one leg that changed its event's legs: that leg, and all of them."""
+    (leg,) = [leg for leg in legs if leg.leg_id == leg_id]
+    return {**leg_json(leg), "legs": [leg_json(other) for other in legs]}
 
 
 def _errors(*pairs: tuple[str, str]) -> dict[str, Any]:
@@ -398,6 +492,9 @@ class GatewayAPI(Resource):
         self._rules = rules
         self._console = console
         self._link_status = link_status
+        # Issue 5: currencies, matching, approval around the journeys; operator decisions.
+        self._intake = Intake.from_config(config, journal, plan=rules.plan)
+        self._actions = OperatorActions(journal, config, self._intake)
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -452,6 +549,10 @@ class GatewayAPI(Resource):
             (["v1", "events"], {"POST": self._post_event}),
             (["v1", "events", None], {"GET": self._get_event}),
             (["v1", "events", None, "resolve"], {"POST": self._resolve_event}),
+            (["v1", "events", None, "assign"], {"POST": self._assign_event}),
+            (["v1", "events", None, "retry"], {"POST": self._retry_event}),
+            (["v1", "legs", None, "assign"], {"POST": self._assign_leg}),
+            (["v1", "legs", None, "approve"], {"POST": self._approve_leg}),
             (["v1", "legs"], {"GET": self._get_legs}),
             (["v1", "legs", None], {"GET": self._get_leg}),
             (["v1", "legs", None, "retry"], {"POST": self._retry_leg}),
@@ -695,7 +796,7 @@ class GatewayAPI(Resource):
         if event.refund_of:
             original = self._journal.event(event.refund_of)
             original_legs = original.legs if original is not None else ()
-        plan = self._rules.plan(event, properties[prop], original_legs)
+        plan = self._intake.plan(event, properties[prop], original_legs, invoices=invoices_of(obj))
         d = self._journal.submit_event(event, body, plan, source=source)
         event_type, prop_name = str(event.type), event.property
 
@@ -753,6 +854,9 @@ class GatewayAPI(Resource):
                     {
                         **leg_json(leg),
                         "by_hand": (by_hand := self._journal.is_by_hand(leg.leg_id)),
+                        "hold": (hold := self._journal.hold_of(leg.leg_id)),
+                        "needs_approval": hold is not None,
+                        "flags": [flag_json(f) for f in self._journal.flags(leg.event_id)],
                         "actions": self._leg_actions(leg, by_hand),
                     }
                     for leg in self._journal.exceptions()
@@ -774,10 +878,11 @@ class GatewayAPI(Resource):
         ``approve`` is offered once the API serves ``POST /v1/legs/{id}/approve`` and the leg
         says it waits for approval (``needs_approval``)."""
         actions: list[str] = []
+        held = self._journal.hold_of(leg.leg_id) is not None
         if leg.state in EXCEPTION_STATES:
-            actions += [] if by_hand else ["retry"]
+            actions += [] if by_hand or held else ["retry"]
             actions.append("resolve")
-        if getattr(leg, "needs_approval", False) and self._routed(
+        if self._journal.hold_of(leg.leg_id) is not None and self._routed(
             "POST", ["v1", "legs", None, "approve"]
         ):
             actions.append("approve")
@@ -885,7 +990,7 @@ class GatewayAPI(Resource):
         act = self._journal.retry if action == "retry" else self._journal.resolve
         try:
             leg = act(leg.leg_id, operator, note)
-        except (IllegalTransition, ByHand) as exc:
+        except (IllegalTransition, ByHand, Held) as exc:
             raise _Answer(409, _errors(("state", str(exc)))) from exc
         log.info(
             "leg {leg_id} {action} by {operator} (source {source}): {note}",
@@ -907,6 +1012,63 @@ class GatewayAPI(Resource):
 
     def _resolve_leg(self, request: server.Request, source: str, leg_id: str) -> bytes:
         return self._operator_action(request, source, leg_id, "resolve")
+
+    # -- issue 5: assign a record, approve a held payment, retry an event ---------------------
+
+    def _confirmation_request(self, request: server.Request) -> tuple[str, str, str]:
+        operator, note = self._operator_request(request)
+        number = self._json_body(request).get("confirmation_number")
+        if not isinstance(number, str) or not number.strip():
+            raise _Answer(400, _errors(("confirmation_number", "required: the record to assign")))
+        return number.strip(), operator, note
+
+    def _act(self, action: Callable[[], Any], what: str) -> Any:
+        try:
+            return action()
+        except (UnknownEvent, UnknownLeg) as exc:
+            raise _Answer(404, _errors((what, str(exc)))) from exc
+        except JournalError as exc:  # NotAssignable, Held, IllegalTransition
+            raise _Answer(409, _errors(("state", str(exc)))) from exc
+        except ValueError as exc:
+            raise _Answer(400, _errors(("", str(exc)))) from exc
+
+    def _assign_event(self, request: server.Request, source: str, event_id: str) -> bytes:
+        number, operator, note = self._confirmation_request(request)
+        record = self._act(
+            lambda: self._actions.assign_event(event_id, number, operator, note), "event_id"
+        )
+        log.info(
+            "event {event_id} assigned {number} by {operator}: {note}",
+            event_id=event_id, number=number, operator=operator, note=note,
+        )  # fmt: skip
+        self._wake_dispatcher(event_id)
+        return self._answer(request, 200, event_json(record))
+
+    def _retry_event(self, request: server.Request, source: str, event_id: str) -> bytes:
+        operator, note = self._operator_request(request)
+        record = self._act(lambda: self._actions.retry_event(event_id, operator, note), "event_id")
+        self._wake_dispatcher(event_id)
+        return self._answer(request, 200, event_json(record))
+
+    def _assign_leg(self, request: server.Request, source: str, leg_id: str) -> bytes:
+        leg = self._find_leg(leg_id)
+        number, operator, note = self._confirmation_request(request)
+        legs = self._act(
+            lambda: self._actions.assign_leg(leg.leg_id, number, operator, note), "leg_id"
+        )
+        self._wake_dispatcher(leg.event_id)
+        return self._answer(request, 200, _legs_answer(leg.leg_id, legs))
+
+    def _approve_leg(self, request: server.Request, source: str, leg_id: str) -> bytes:
+        leg = self._find_leg(leg_id)
+        operator, note = self._operator_request(request)
+        legs = self._act(lambda: self._actions.approve(leg.leg_id, operator, note), "leg_id")
+        log.info(
+            "payment of {event_id} approved by {operator} (leg {leg_id}): {note}",
+            event_id=leg.event_id, leg_id=leg.leg_id, operator=operator, note=note,
+        )  # fmt: skip
+        self._wake_dispatcher(leg.event_id)
+        return self._answer(request, 200, _legs_answer(leg.leg_id, legs))
 
     def _resolve_event(self, request: server.Request, source: str, event_id: str) -> bytes:
         operator, note = self._operator_request(request)

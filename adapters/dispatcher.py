@@ -32,9 +32,13 @@ from twisted.logger import Logger
 
 from adapters.config import PropertyConfig
 from adapters.domain import Leg, LegState
+from adapters.events import invoices_of
 from adapters.fias_link import FiasLink, GuestEventKind, LinkStatus
 from adapters.fias_postings import LinkPosting, PostingOutcome, PostingResult
+from adapters.intake import invoice_clear_text
 from adapters.journal import Journal
+from adapters.journeys import PostingTarget
+from adapters.matching import CandidateFinder, PmsGuest
 
 log = Logger(namespace="foliogate.dispatcher")
 
@@ -68,19 +72,29 @@ class LegMappingError(ValueError):
     """A leg names a code the property's protocol mapping does not know (never retried)."""
 
 
-def link_posting(leg: Leg, prop: PropertyConfig) -> LinkPosting:
-    """The FIAS posting for ``leg``: codes become ``SO``/``PM`` through the property's mapping."""
+def link_posting(
+    leg: Leg, prop: PropertyConfig, *, account: bool = False, clear_text: str | None = None
+) -> LinkPosting:
+    """The FIAS posting for ``leg``: codes become ``SO``/``PM`` through the property's mapping.
+
+    ``account``: the confirmation number is an A/R account (RN, G#0; a payment only);
+    ``clear_text``: the posting's ``CT`` (for an A/R payment, the invoices it pays)."""
     fias = prop.fias
     if fias is None:
         raise LegMappingError(f"property {prop.name} has no FIAS mapping")
     plan = leg.plan
-    try:
-        reservation = int(leg.confirmation_number)
-    except ValueError:
-        raise LegMappingError(
-            f"confirmation number {leg.confirmation_number!r} is not a FIAS reservation "
-            "number (G# is numeric)"
-        ) from None
+    if account:
+        if plan.payment_type is None or plan.transaction_code is not None:
+            raise LegMappingError("an A/R account takes a payment only (a payment type, no SO)")
+        reservation = 0
+    else:
+        try:
+            reservation = int(leg.confirmation_number)
+        except ValueError:
+            raise LegMappingError(
+                f"confirmation number {leg.confirmation_number!r} is not a FIAS reservation "
+                "number (G# is numeric)"
+            ) from None
     if plan.payment_type is None:
         payment_method = fias.room_payment_method
     elif plan.payment_type in fias.payment_methods:
@@ -105,6 +119,8 @@ def link_posting(leg: Leg, prop: PropertyConfig) -> LinkPosting:
         total_amount=plan.amount,
         sales_outlet=sales_outlet,
         workstation=prop.workstation,
+        clear_text=clear_text,
+        account=leg.confirmation_number if account else None,
     )
 
 
@@ -131,9 +147,13 @@ class PostingChannel(Protocol):
 class FiasChannel:
     """A :class:`PostingChannel` over a :class:`FiasLink`: codes become ``SO``/``PM``."""
 
-    def __init__(self, link: FiasLink, prop: PropertyConfig) -> None:
+    def __init__(
+        self, link: FiasLink, prop: PropertyConfig, journal: Journal | None = None
+    ) -> None:
         self.link = link
         self.prop = prop
+        #: To tell A/R legs (and the invoices they pay) from guest legs; None: all are guests.
+        self.journal = journal
 
     def hold_reason(self) -> str | None:
         return _hold_reason(self.link.status)
@@ -146,10 +166,50 @@ class FiasChannel:
         return self.link.room_of(number) is not None
 
     def post(self, leg: Leg) -> Deferred[PostingOutcome]:
-        return self.link.post(link_posting(leg, self.prop))
+        invoices = self._account_invoices(leg)
+        if invoices is None:
+            return self.link.post(link_posting(leg, self.prop))
+        return self.link.post(
+            link_posting(leg, self.prop, account=True, clear_text=invoice_clear_text(invoices))
+        )
 
     def folio_balance(self, leg: Leg, outcome: PostingOutcome) -> Deferred[int | None]:
+        if self._account_invoices(leg) is not None:
+            posting = link_posting(leg, self.prop, account=True)
+            return self.link.inquire_account_balance(
+                leg.confirmation_number, posting.payment_method
+            )
         return self.link.inquire_balance(int(leg.confirmation_number), outcome.room)
+
+    def search_guests(self, text: str) -> Deferred[list[PmsGuest] | None]:
+        """Reservations whose guest name starts with ``text`` (a FIAS name inquiry)."""
+
+        def convert(guests: Any) -> list[PmsGuest] | None:
+            if guests is None:
+                return None
+            return [
+                PmsGuest(
+                    confirmation_number=str(g.reservation_number),
+                    guest_name=g.guest_name,
+                    room=g.room,
+                    arrival=g.arrival,
+                    departure=g.departure,
+                    balance=g.balance,
+                )
+                for g in guests
+                if g.reservation_number  # G#0 is an A/R account, not a reservation
+            ]
+
+        return self.link.search_guests(text).addCallback(convert)
+
+    def _account_invoices(self, leg: Leg) -> tuple[str, ...] | None:
+        """For a leg to an A/R account, the invoices its payment names; None for a guest leg."""
+        if self.journal is None:
+            return None
+        record = self.journal.event(leg.event_id)
+        if record is None or record.target != PostingTarget.ACCOUNT.value:
+            return None
+        return invoices_of(record.body_json())
 
 
 class Dispatcher:
@@ -181,6 +241,8 @@ class Dispatcher:
         self._timer_at: float | None = None
         self._current: dict[str, int] = {}  # leg reference -> leg id, for on_posting_written
         self._idle_waiters: list[Deferred[None]] = []
+        #: Candidate searches for records the PMS did not find (adapters.matching).
+        self.matcher = CandidateFinder(journal, prop, getattr(channel, "search_guests", None))
 
     # -- hooks the link and the API call ------------------------------------------------------
 
@@ -242,6 +304,8 @@ class Dispatcher:
         try:
             while not self._stopped:
                 self._again = False
+                if self.channel.hold_reason() is None and self.matcher.has_work():
+                    yield self.matcher.run()
                 leg = self._next_leg()
                 if leg is None:
                     if self._again:
@@ -295,12 +359,12 @@ class Dispatcher:
         created = leg.created_at or now
         expires = created + dt.timedelta(hours=self.prop.deposit_wait_hours)
         if now >= expires:
-            self.journal.mark_rejected(
-                leg.leg_id,
-                None,
+            reason = (
                 f"guest {leg.confirmation_number} did not check in within "
-                f"{self.prop.deposit_wait_hours} h; the leg was never posted",
+                f"{self.prop.deposit_wait_hours} h; the leg was never posted"
             )
+            self.journal.mark_rejected(leg.leg_id, None, reason)
+            self.matcher.leg_not_found(leg.event_id, leg.leg_id, reason)
             return
         if leg.reason != GUEST_NOT_IN_HOUSE:
             self.journal.mark_waiting(leg.leg_id, GUEST_NOT_IN_HOUSE)
@@ -363,12 +427,12 @@ class Dispatcher:
         elif result is PostingResult.NOT_IN_HOUSE:
             # The link saw the guest check in, but the PMS's inquiry does not list them (a
             # missed GO or move, a wrong room): an operator must look, not a retry loop.
-            journal.mark_rejected(
-                leg.leg_id,
-                outcome.answer_status,
+            reason = (
                 f"the PMS does not list guest {leg.confirmation_number} in room "
-                f"{outcome.room or '?'}: {text or 'no such guest'}",
+                f"{outcome.room or '?'}: {text or 'no such guest'}"
             )
+            journal.mark_rejected(leg.leg_id, outcome.answer_status, reason)
+            self.matcher.leg_not_found(leg.event_id, leg.leg_id, reason)
         elif result is PostingResult.NIGHT_AUDIT:
             delay = self._backoff.delay(leg.attempts + 1, self._jitter())
             journal.mark_waiting(
@@ -392,6 +456,8 @@ class Dispatcher:
             self._schedule_timer(delay)
         elif result is PostingResult.REJECTED:
             journal.mark_rejected(leg.leg_id, outcome.answer_status, text or "rejected")
+            if outcome.answer_status == "NG":  # the PMS does not know the record
+                self.matcher.leg_not_found(leg.event_id, leg.leg_id, text or "AS NG")
             log.warn(
                 "leg {leg} of {event_id} rejected by {property}: {status} {text}",
                 leg=leg.reference,

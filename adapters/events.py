@@ -11,7 +11,8 @@ The validator is stricter than the schema where JSON Schema cannot say what we m
 - ``5000.0`` is refused: JSON Schema's data model makes it equal to ``5000``, but a decimal
   point on the wire usually means someone sent major units.
 - Dates must exist on the calendar (``format`` only annotates in draft 2020-12), arrival
-  must not be after departure, and ``refund_of`` must name another event.
+  must not be after departure, ``refund_of`` must name another event, and an invoice may be
+  named only once.
 - Anything that looks like a full card number is refused wherever it appears: a key such as
   ``card_number`` (also inside ``metadata``), 13 to 19 digits in a card field, or a
   Luhn-valid run of 13 to 19 digits in free text. The number itself never appears in a
@@ -19,9 +20,12 @@ The validator is stricter than the schema where JSON Schema cannot say what we m
 
 Rules that are the same in both: unknown keys are refused (except inside ``metadata``);
 ``null`` counts as absent; ``payment`` is required for ``payment.*`` types; ``booking`` for
-the posting types (``payment.succeeded``, ``payment.refunded``, ``deposit.redeemed``; for an
-``account`` payment the confirmation number is the A/R account); ``items`` (at least one)
-for ``deposit.redeemed``; ``refund_of`` for ``payment.refunded`` and only there.
+the posting types (``payment.succeeded``, ``payment.refunded``, ``deposit.redeemed``);
+``booking.confirmation_number`` may be blank (absent, null or ``""``: adapters.matching
+searches the PMS for candidates), except for an ``account`` payment, where it is the A/R
+account and required; ``payment.invoices`` (the invoices an account payment pays) only on
+``account`` payments; ``items`` (at least one) for ``deposit.redeemed``; ``refund_of`` for
+``payment.refunded`` and only there.
 
 Problems come in a fixed order: the fields of each object in the order of the format
 (event_id, type, property, occurred_at, payment, booking, items, refund_of, metadata), each
@@ -64,6 +68,7 @@ __all__ = [
     "Problem",
     "canonical_body",
     "decode_event_json",
+    "invoices_of",
     "load_schema",
     "parse_event",
     "validate_event",
@@ -75,6 +80,9 @@ SCHEMA_PATH = Path(__file__).with_name("event.schema.json")
 #: Largest amount in minor units (12 digits: fits FIAS TA and every PMS we know).
 MAX_AMOUNT = 999_999_999_999
 MAX_ITEMS = 100
+#: An account payment names at most this many invoices, each id at most this long.
+MAX_INVOICES = 20
+MAX_INVOICE_ID = 20
 
 PAYMENT_TYPES = frozenset(t for t in EventType if t.value.startswith("payment."))
 POSTING_TYPES = frozenset(
@@ -207,11 +215,27 @@ def _booking(b: dict[str, Any]) -> Booking:
     arrival = _present(b, "arrival")
     departure = _present(b, "departure")
     return Booking(
-        confirmation_number=b["confirmation_number"],
+        confirmation_number=b.get("confirmation_number") or "",  # blank: matching finds it
         guest_name=_present(b, "guest_name"),
         arrival=None if arrival is None else dt.date.fromisoformat(arrival),
         departure=None if departure is None else dt.date.fromisoformat(departure),
     )
+
+
+def _is_account_payment(obj: Mapping[str, Any]) -> bool:
+    payment = obj.get("payment")
+    return isinstance(payment, dict) and payment.get("kind") == PaymentKind.ACCOUNT.value
+
+
+def invoices_of(obj: Mapping[str, Any]) -> tuple[str, ...]:
+    """The invoices an account payment names (``payment.invoices``; ``()`` when none).
+
+    ``obj`` is a decoded (valid) event, e.g. the body the journal keeps. The domain's
+    :class:`~adapters.domain.Payment` does not carry them yet, so this reads the body.
+    """
+    payment = obj.get("payment")
+    invoices = payment.get("invoices") if isinstance(payment, dict) else None
+    return tuple(invoices) if isinstance(invoices, list) else ()
 
 
 def _present(obj: Mapping[str, Any], key: str) -> Any:
@@ -239,8 +263,9 @@ _EVENT_FIELDS = (
 )  # fmt: skip
 _PAYMENT_FIELDS = (
     "kind", "amount", "currency", "transaction_id", "method", "status", "card_type",
-    "card_last4",
+    "card_last4", "invoices",
 )  # fmt: skip
+_INVOICE_ID = re.compile(r"[!-+\--{}~]+")  # printable ASCII but the separators , and |
 _BOOKING_FIELDS = ("confirmation_number", "guest_name", "arrival", "departure")
 _ITEM_FIELDS = ("code", "description", "amount")
 
@@ -385,6 +410,7 @@ class _Validation:
         )  # fmt: skip
         self.string(value, "card_type", "payment.card_type", max_length=32, card_field=True)
         self.card_last4(value)
+        self.invoices(value)
         self.unknown_keys(value, "payment", _PAYMENT_FIELDS)
 
     def booking(self, obj: dict[str, Any], etype: EventType | None) -> None:
@@ -396,10 +422,7 @@ class _Validation:
         if not isinstance(value, dict):
             self.add("booking", f"must be an object, not {_a(_json_type(value))}")
             return
-        self.string(
-            value, "confirmation_number", "booking.confirmation_number", required=True,
-            max_length=64, pattern=_VISIBLE_ASCII, pattern_reason=_VISIBLE_REASON,
-        )  # fmt: skip
+        self.confirmation_number(value, _is_account_payment(obj))
         self.string(
             value, "guest_name", "booking.guest_name", max_length=200, min_length=0,
             free_text=True,
@@ -409,6 +432,45 @@ class _Validation:
         if arrival is not None and departure is not None and departure < arrival:
             self.add("booking.departure", "must not be before arrival")
         self.unknown_keys(value, "booking", _BOOKING_FIELDS)
+
+    def confirmation_number(self, booking: dict[str, Any], account: bool) -> None:
+        """Blank (absent, null or "") means "unknown": matching searches the PMS for it. An
+        A/R account payment must name its account (nothing searches A/R by name)."""
+        path = "booking.confirmation_number"
+        value = booking.get("confirmation_number")
+        if value is None or value == "":
+            if account:
+                self.add(path, "is required" if value is None else "must name the A/R account")
+            return
+        self.string(
+            booking, "confirmation_number", path, max_length=64, pattern=_VISIBLE_ASCII,
+            pattern_reason=_VISIBLE_REASON,
+        )  # fmt: skip
+
+    def invoices(self, payment: dict[str, Any]) -> None:
+        value = payment.get("invoices")
+        path = "payment.invoices"
+        if value is None:
+            return
+        if payment.get("kind") != PaymentKind.ACCOUNT.value:
+            self.add(path, "is only allowed for account payments")
+            return
+        if not isinstance(value, list):
+            self.add(path, f"must be an array of invoice ids, not {_a(_json_type(value))}")
+            return
+        if len(value) > MAX_INVOICES:
+            self.add(path, f"must name at most {MAX_INVOICES} invoices")
+            return
+        for index, invoice in enumerate(value):
+            at = f"{path}[{index}]"
+            if not isinstance(invoice, str):
+                self.add(at, f"must be a string, not {_a(_json_type(invoice))}")
+            elif not 1 <= len(invoice) <= MAX_INVOICE_ID:
+                self.add(at, f"must be 1 to {MAX_INVOICE_ID} characters")
+            elif not _INVOICE_ID.fullmatch(invoice):
+                self.add(at, "must be printable ASCII without spaces, commas or |")
+            elif invoice in value[:index]:
+                self.add(at, f"names invoice {invoice} twice")
 
     def items(self, obj: dict[str, Any], etype: EventType | None) -> None:
         value = obj.get("items")

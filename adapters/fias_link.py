@@ -73,6 +73,7 @@ from protocols.fias import (
     NightAuditStart,
     PostingAnswer,
     PostingList,
+    PostingListGuest,
     decode,
     encode,
 )
@@ -99,7 +100,7 @@ DEFAULT_INTERFACE_FAMILY = "PO"
 #: that fixed list, so they get one: an LR is harmless and makes sure the PMS sends them.
 LINK_RECORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("PR", ("P#", "WS", "PM", "PI", "RN", "G#", "GN", "SO", "TA", "DA", "TI", "ID", "CT")),
-    ("PL", ("P#", "WS", "RN", "G#", "GN", "BA", "SO", "ID", "DA", "TI")),
+    ("PL", ("P#", "WS", "RN", "G#", "GN", "BA", "GA", "GD", "SO", "ID", "DA", "TI")),
     ("PA", ("P#", "WS", "AS", "CT", "RN", "G#", "GN", "SO", "ID", "DA", "TI")),
     ("GI", ("RN", "G#", "GS", "GN", "SF", "DA", "TI")),
     ("GO", ("RN", "G#", "GS", "SF", "DA", "TI")),
@@ -359,6 +360,15 @@ class FiasLink(Service):
     ) -> Deferred[int | None]:
         """Inquire by room and return the PL's BA (minor units) for that G#, or None."""
         return self._postings.inquire_balance(reservation_number, room, payment_method)
+
+    def inquire_account_balance(self, account: str, payment_method: str) -> Deferred[int | None]:
+        """Inquire an A/R account (``PI`` = its number, G#0 in the PL) for what it owes (BA)."""
+        return self._postings.inquire_account_balance(account, payment_method)
+
+    def search_guests(self, text: str) -> Deferred[tuple[PostingListGuest, ...] | None]:
+        """The in-house guests whose name starts with ``text`` (a ``PI`` name inquiry); ``()``
+        when the PMS finds none, None when it cannot be asked now."""
+        return self._postings.search_guests(text)
 
     def request_resync(self) -> None:
         """Ask the PMS for its in-house list (DR), now if ALIVE, else once the link is ALIVE.

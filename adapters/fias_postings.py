@@ -16,6 +16,17 @@ Rules it keeps (issue 3 section 5, DESIGN section 5):
 - Nothing on the wire for the posting yet (link down, not alive, resync, night audit, no answer to
   the inquiry) -> ``NOT_SENT``. The posting ``PR`` written but no ``PA`` (timeout, connection
   lost) -> ``UNKNOWN``; the queue never re-sends it.
+
+A/R accounts (issue 5 section 2; reference section 3.4: "for A/R accounts, RN is the A/R account
+number and ``G#0``"). The spec exempts only fixed-account tenders from the inquiry ("anything
+other than room or A/R"), so an A/R posting follows an inquiry too: ``PI`` = the account number
+with the payment's own ``PM``; the ``PL`` must list ``RN<account>|G#0``; the posting ``PR``
+carries ``RN<account>|G#0|GN<name from the PL>`` and, in ``CT``, the invoices it pays. An
+account the PMS does not list is a terminal rejection (``REJECTED``), not a guest to wait for.
+
+Name searches (issue 5 section 1, :meth:`PostingQueue.search_guests`): an inquiry with ``PI`` =
+the start of a name; the ``PL``'s guests are the answer (``()`` for ``NG``; None when the PMS
+could not be asked). They queue with the postings, one conversation at a time.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ from twisted.python.failure import Failure
 from protocols.fias import (
     PostingAnswer,
     PostingList,
+    PostingListGuest,
     PostingRequest,
     RetryClass,
     answer_status,
@@ -79,6 +91,9 @@ class LinkPosting:
     workstation: str | None = None  # WS
     user_id: str | None = None  # ID
     clear_text: str | None = None  # CT on the posting PR (shown on the folio), max 20
+    #: An A/R account number: post to the account (RN, G#0) instead of a guest's folio;
+    #: ``reservation_number`` is then 0.
+    account: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +156,8 @@ class _Job:
     guest_room: str | None = None
     guest_name: str | None = None
     timer: IDelayedCall | None = field(default=None, repr=False)
+    account: str | None = None  # an A/R account: inquire and post by account number, G#0
+    search_text: str | None = None  # a name search: the PL's guests are the answer
 
     @property
     def leg_reference(self) -> str | None:
@@ -200,6 +217,14 @@ class PostingQueue:
         """Queue one posting; the Deferred fires with its :class:`PostingOutcome`."""
         if isinstance(request.total_amount, bool) or not isinstance(request.total_amount, int):
             raise TypeError("total_amount must be an int in minor units")
+        if request.account is not None:
+            if not request.account or request.reservation_number != 0:
+                raise ValueError("an A/R posting names its account and reservation_number 0")
+            # The A/R inquiry carries the payment's own PM: the PMS books A/R by that tender.
+            job = _Job(0, request.account, Deferred(self._cancel), request)
+            job.account = request.account
+            job.payment_method = request.payment_method
+            return self._enqueue(job)
         if request.reservation_number <= 0:
             raise ValueError("reservation_number must be a positive int (FIAS G#)")
         # The inquiry always carries the room PM: a PMS only inquires for room postings (a tender
@@ -213,7 +238,7 @@ class PostingQueue:
         self._channel.check_encodable(
             PostingRequest(
                 posting_number=1,
-                room=request.room or "1",
+                room=request.room or request.account or "1",
                 reservation_number=request.reservation_number,
                 guest_name="x",
                 sales_outlet=request.sales_outlet,
@@ -234,6 +259,24 @@ class PostingQueue:
         (not in house, no BA, link not usable, no answer)."""
         job = _Job(reservation_number, room, Deferred(self._cancel))
         job.payment_method = payment_method or self._room_payment_method
+        return self._enqueue(job)
+
+    def inquire_account_balance(self, account: str, payment_method: str) -> Deferred[int | None]:
+        """Inquire an A/R account (``PI`` = the number) and return what the PL says it owes
+        (BA, minor units), or None."""
+        job = _Job(0, account, Deferred(self._cancel))
+        job.account = account
+        job.payment_method = payment_method
+        return self._enqueue(job)
+
+    def search_guests(self, text: str) -> Deferred[tuple[PostingListGuest, ...] | None]:
+        """Inquire by the start of a name (``PI``, at most 10 characters): the in-house guests
+        the PMS lists, ``()`` when it answers ``NG``, None when it could not be asked now."""
+        if not 1 <= len(text) <= 10:
+            raise ValueError("a FIAS name inquiry (PI) is 1 to 10 characters")
+        job = _Job(0, None, Deferred(self._cancel))
+        job.search_text = text
+        job.payment_method = self._room_payment_method
         return self._enqueue(job)
 
     def close(self) -> Deferred[None]:
@@ -353,11 +396,15 @@ class PostingQueue:
         if not self._channel.can_post():
             self._finish_not_sent(job, "the link is not alive, or the PMS is in resync or audit")
             return
-        room = job.room or self._channel.room_of(job.reservation_number)
+        if job.search_text is not None or job.account is not None:
+            room: str | None = job.search_text or job.account  # what PI carries
+        else:
+            room = job.room or self._channel.room_of(job.reservation_number)
         if room is None:
             self._finish_not_in_house(job, None, "the guest is not in house (no GI seen)")
             return
-        job.room = room  # the room we inquire: the outcome names it even if the PMS answers NG
+        if job.search_text is None:
+            job.room = room  # the room we inquire: the outcome names it even if the PMS answers NG
         request = job.request
         job.inquiry_number = self._take_posting_number()
         now = self._now()
@@ -378,6 +425,32 @@ class PostingQueue:
 
     def _inquiry_answered(self, job: _Job, message: PostingList | PostingAnswer) -> None:
         self._cancel_timer(job)
+        if job.search_text is not None:
+            if isinstance(message, PostingList):
+                self._finish(job, tuple(message.guests))
+            else:  # NG: nobody by that name; anything else: the PMS could not answer it
+                self._finish(job, () if message.answer_status == "NG" else None)
+            return
+        if job.account is not None and not _lists_account(message, job.account):
+            if job.request is None:
+                self._finish(job, None)
+                return
+            status = message.answer_status if isinstance(message, PostingAnswer) else None
+            if status is not None and status not in ("NG", "OK", "UR"):
+                result = result_for_status(status)  # RY, NA...: the usual classes
+            else:
+                result = PostingResult.REJECTED
+            self._finish(
+                job,
+                self._outcome(
+                    job,
+                    result,
+                    f"the PMS does not list A/R account {job.account}"
+                    + (f" (AS {status})" if status else ""),
+                    message if isinstance(message, PostingAnswer) else None,
+                ),
+            )
+            return
         if isinstance(message, PostingAnswer):
             code = message.answer_status
             if job.request is None:
@@ -407,7 +480,13 @@ class PostingQueue:
                 )
             return
         guest = next(
-            (g for g in message.guests if g.reservation_number == job.reservation_number), None
+            (
+                g
+                for g in message.guests
+                if g.reservation_number == job.reservation_number
+                and (job.account is None or g.room == job.account)
+            ),
+            None,
         )
         if guest is None:
             if job.request is None:
@@ -586,6 +665,13 @@ class PostingQueue:
         if request is not None and request.user_id:
             return request.user_id
         return self._user_id
+
+
+def _lists_account(message: PostingList | PostingAnswer, account: str) -> bool:
+    """True for a PL that lists the A/R account as ``RN<account>|G#0``."""
+    return isinstance(message, PostingList) and any(
+        g.reservation_number == 0 and g.room == account for g in message.guests
+    )
 
 
 def _fias_time(now: dt.datetime) -> dt.time:

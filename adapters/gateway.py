@@ -150,7 +150,7 @@ class Gateway:
         dispatcher = holder["d"] = Dispatcher(
             journal=journal,
             prop=prop,
-            channel=FiasChannel(link, prop),
+            channel=FiasChannel(link, prop, journal),
             clock=self.reactor,
             now=self._now,
             jitter=self._jitter,

@@ -29,6 +29,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -44,6 +45,9 @@ from adapters.domain import (
     PlannedLeg,
     leg_reference,
 )
+from adapters.matching import Candidate
+from adapters.money import format_minor
+from adapters.rates import Conversion
 
 log = Logger(namespace="foliogate.journal")
 
@@ -172,6 +176,72 @@ MIGRATIONS: tuple[str, ...] = (
         complete_at         TEXT NOT NULL
     );
     """,
+    # 5: issue 5 (matching, A/R, currencies). The payment each event carries, as received
+    # (to flag an amount that differs for the same transaction_id); legs held for an
+    # operator's approval; conversions with their rate; flags; candidate searches (matches)
+    # and the ranked candidates they found.
+    """
+    ALTER TABLE events ADD COLUMN transaction_id TEXT;
+    ALTER TABLE events ADD COLUMN payment_amount INTEGER;
+    ALTER TABLE events ADD COLUMN payment_currency TEXT;
+    CREATE INDEX events_by_transaction ON events (transaction_id);
+    ALTER TABLE legs ADD COLUMN hold TEXT;
+    CREATE TABLE conversions (
+        event_id            TEXT PRIMARY KEY REFERENCES events (event_id),
+        original_amount     INTEGER NOT NULL,
+        original_currency   TEXT NOT NULL,
+        amount              INTEGER NOT NULL,
+        currency            TEXT NOT NULL,
+        rate                TEXT NOT NULL,
+        base                TEXT NOT NULL,
+        quote               TEXT NOT NULL,
+        inverted            INTEGER NOT NULL,
+        valid_from          TEXT NOT NULL,
+        valid_to            TEXT,
+        rates_file          TEXT NOT NULL,
+        rounding            TEXT NOT NULL,
+        recorded_at         TEXT NOT NULL
+    );
+    CREATE TABLE flags (
+        id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id            TEXT NOT NULL REFERENCES events (event_id),
+        kind                TEXT NOT NULL,
+        detail              TEXT NOT NULL,
+        related_event_id    TEXT,
+        created_at          TEXT NOT NULL
+    );
+    CREATE INDEX flags_by_event ON flags (event_id, id);
+    CREATE TABLE matches (
+        event_id            TEXT PRIMARY KEY REFERENCES events (event_id),
+        property            TEXT NOT NULL,
+        leg_id              INTEGER,
+        reason              TEXT NOT NULL,
+        status              TEXT NOT NULL CHECK (status IN ('pending', 'searched', 'assigned')),
+        requested_at        TEXT NOT NULL,
+        searched_at         TEXT,
+        search_note         TEXT,
+        assigned_to         TEXT,
+        assigned_by         TEXT,
+        assigned_at         TEXT,
+        assign_note         TEXT
+    );
+    CREATE INDEX matches_by_status ON matches (property, status);
+    CREATE TABLE candidates (
+        id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id            TEXT NOT NULL REFERENCES events (event_id),
+        rank                INTEGER NOT NULL,
+        confirmation_number TEXT NOT NULL,
+        guest_name          TEXT NOT NULL,
+        room                TEXT,
+        arrival             TEXT,
+        departure           TEXT,
+        balance             INTEGER,
+        score               INTEGER NOT NULL,
+        reasons             TEXT NOT NULL,
+        found_at            TEXT NOT NULL
+    );
+    CREATE INDEX candidates_by_event ON candidates (event_id, rank);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -218,6 +288,57 @@ class IllegalTransition(JournalError):
 
 class ByHand(JournalError):
     """An operator asked to retry a leg that only an operator can post (never dispatched)."""
+
+
+class Held(JournalError):
+    """A leg held for approval was retried: only an approval releases it."""
+
+
+class NotAssignable(JournalError):
+    """An assignment or approval the leg's or event's state does not allow."""
+
+
+class Hold(StrEnum):
+    """Why a leg waits in the exception queue for an operator's approval (``legs.hold``)."""
+
+    APPROVAL = "approval"  # over the property's approval_threshold
+    REVIEW = "review"  # flagged: e.g. the amount differs for the same transaction_id
+
+
+class MatchStatus(StrEnum):
+    PENDING = "pending"  # a candidate search is to be run (when the PMS can answer)
+    SEARCHED = "searched"  # candidates journaled; waiting for an operator to assign
+    ASSIGNED = "assigned"  # an operator assigned the record
+
+
+@dataclass(frozen=True)
+class Flag:
+    """Something about an event an operator should see (``kind``: ``amount_mismatch``)."""
+
+    event_id: str
+    kind: str
+    detail: str
+    related_event_id: str | None
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Match:
+    """The candidate search for an event whose confirmation number found nothing."""
+
+    event_id: str
+    property: str
+    leg_id: int | None  # the leg the PMS did not find (None: found nothing at ingest)
+    reason: str
+    status: MatchStatus
+    requested_at: dt.datetime
+    searched_at: dt.datetime | None = None
+    search_note: str | None = None
+    candidates: tuple[Candidate, ...] = ()
+    assigned_to: str | None = None
+    assigned_by: str | None = None
+    assigned_at: dt.datetime | None = None
+    assign_note: str | None = None
 
 
 class UnknownLeg(JournalError, LookupError):
@@ -298,6 +419,13 @@ class EventRecord:
     balances: tuple[Balance, ...] = ()
     #: What the confirmation number names on the PMS: "reservation" or "account" (A/R).
     target: str = "reservation"
+    #: The conversion into the property's currency, when the event was in another one.
+    conversion: Conversion | None = None
+    flags: tuple[Flag, ...] = ()
+    #: The candidate search, when the confirmation number found nothing.
+    match: Match | None = None
+    #: leg id -> why it is held for approval (legs not held are absent).
+    holds: dict[int, str] = field(default_factory=dict)
 
     def body_json(self) -> Any:
         return json.loads(self.body)
@@ -466,6 +594,12 @@ class _PlanParts:
     exception: str | None = None  # the journey could not plan: an operator must act
     no_post: str | None = None  # journaled, never posted
     target: str = "reservation"  # what the confirmation number names
+    # From adapters.intake.IntakePlan (absent on a bare JourneyPlan):
+    hold: str | None = None  # Hold value: the legs wait for approval
+    hold_reason: str | None = None
+    conversion: Any = None  # adapters.rates.Conversion
+    match_reason: str | None = None  # a candidate search is needed
+    confirmation_number: str | None = None  # the legs' number when not the booking's
 
 
 def _plan_parts(plan: Any) -> _PlanParts:
@@ -483,15 +617,23 @@ def _plan_parts(plan: Any) -> _PlanParts:
     outcome = str(getattr(plan, "outcome", "post"))
     reason = str(getattr(plan, "reason", "") or "") or None
     target = str(getattr(plan, "target", "reservation") or "reservation")
+    extra: dict[str, Any] = {
+        "conversion": getattr(plan, "conversion", None),
+        "match_reason": getattr(plan, "match_reason", None),
+        "confirmation_number": getattr(plan, "confirmation_number", None),
+    }
     if outcome == "exception":
         legs = tuple(getattr(plan, "by_hand", ()) or ()) or tuple(getattr(plan, "legs", ()))
         return _PlanParts(legs, exception=reason or "the journey could not plan this event",
-                          target=target)  # fmt: skip
+                          target=target, **extra)  # fmt: skip
     if outcome == "not_posted":
-        return _PlanParts(no_post=reason or "not posted", target=target)
+        return _PlanParts(no_post=reason or "not posted", target=target, **extra)
     if outcome != "post":
         raise ValueError(f"unknown journey outcome {outcome!r}")
-    return _PlanParts(tuple(getattr(plan, "legs", ())), target=target)
+    return _PlanParts(
+        tuple(getattr(plan, "legs", ())), target=target, hold=getattr(plan, "hold", None),
+        hold_reason=getattr(plan, "hold_reason", None), **extra,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -882,17 +1024,29 @@ class Journal:
             status, outcome = EventStatus.NO_POST, no_post
         else:
             status, outcome = EventStatus.ACCEPTED, None
-        if planned and (event.booking is None or not event.booking.confirmation_number):
+        confirmation = parts.confirmation_number or (
+            event.booking.confirmation_number if event.booking is not None else ""
+        )
+        if planned and not confirmation:
             raise ValueError(f"event {event.event_id} has legs but no confirmation number")
         indexes = [leg.leg_index for leg in planned]
         if len(set(indexes)) != len(indexes):
             raise ValueError(f"event {event.event_id}: leg indexes repeat: {indexes}")
 
         now = _ts(self._now())
+        payment = event.payment
+        flags = self._transaction_flags(conn, event) if status is EventStatus.ACCEPTED else []
+        hold, hold_reason = parts.hold, parts.hold_reason
+        if flags:
+            # Held for review: posting both payments of one transaction could post it twice.
+            why = "; ".join(detail for _, detail, _ in flags)
+            hold = hold or Hold.REVIEW.value
+            hold_reason = f"{hold_reason}; {why}" if hold_reason else f"held for review: {why}"
         (arrival,) = conn.execute("SELECT COALESCE(MAX(arrival), 0) + 1 FROM events").fetchone()
         conn.execute(
             "INSERT INTO events (event_id, arrival, property, type, source, occurred_at, body,"
-            " received_at, status, outcome, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " received_at, status, outcome, target, transaction_id, payment_amount,"
+            " payment_currency) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 event.event_id,
                 arrival,
@@ -905,27 +1059,66 @@ class Journal:
                 status.value,
                 outcome,
                 parts.target,
+                payment.transaction_id if payment is not None else None,
+                payment.amount if payment is not None else None,
+                payment.currency if payment is not None else None,
             ),
         )
         self._history(conn, now, event.event_id, None, None, None, GATEWAY_ACTOR,
                       f"event {status.value}", outcome)  # fmt: skip
+        for kind, detail, related in flags:
+            conn.execute(
+                "INSERT INTO flags (event_id, kind, detail, related_event_id, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (event.event_id, kind, detail, related, now),
+            )
+            self._history(conn, now, event.event_id, None, None, None, GATEWAY_ACTOR,
+                          f"flag {kind}", detail)  # fmt: skip
+        if parts.conversion is not None:
+            self._record_conversion(conn, event.event_id, parts.conversion, now)
+        if parts.match_reason is not None:
+            self._request_match(conn, event.event_id, event.property, None,
+                                parts.match_reason, now)  # fmt: skip
+        self._insert_legs(
+            conn, event.event_id, event.property, confirmation, planned, now,
+            exception=exception, hold=hold, hold_reason=hold_reason,
+        )  # fmt: skip
+        legs = tuple(self._legs_where(conn, "event_id = ?", (event.event_id,), "leg_index"))
+        return IngestResult(IngestStatus.ACCEPTED, event.event_id, status, outcome, legs)
+
+    def _insert_legs(
+        self,
+        conn: sqlite3.Connection,
+        event_id: str,
+        property: str,
+        confirmation_number: str,
+        planned: Sequence[PlannedLeg],
+        now: str,
+        *,
+        exception: str | None = None,
+        hold: str | None = None,
+        hold_reason: str | None = None,
+        actor: str = GATEWAY_ACTOR,
+    ) -> None:
         (leg_arrival,) = conn.execute("SELECT COALESCE(MAX(arrival), 0) FROM legs").fetchone()
         # A journey that could not plan but still names the amounts ("post by hand") leaves
-        # its legs in the exception queue with the reason, never on the way to the PMS.
-        state = LegState.REJECTED if exception is not None else LegState.PLANNED
+        # its legs in the exception queue with the reason, never on the way to the PMS; so
+        # do legs held for approval (until an operator approves them).
+        held = exception is None and hold is not None
+        state = LegState.REJECTED if exception is not None or held else LegState.PLANNED
+        reason = exception if exception is not None else (hold_reason if held else None)
         for offset, leg in enumerate(planned, start=1):
-            assert event.booking is not None
             cur = conn.execute(
                 "INSERT INTO legs (event_id, leg_index, arrival, property, confirmation_number,"
                 " transaction_code, payment_type, amount, currency, description,"
-                " needs_in_house, state, reference, reason, created_at, updated_at, by_hand)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " needs_in_house, state, reference, reason, created_at, updated_at, by_hand,"
+                " hold) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    event.event_id,
+                    event_id,
                     leg.leg_index,
                     leg_arrival + offset,
-                    event.property,
-                    event.booking.confirmation_number,
+                    property,
+                    confirmation_number,
                     leg.transaction_code,
                     leg.payment_type,
                     int(leg.amount),
@@ -933,17 +1126,91 @@ class Journal:
                     leg.description,
                     1 if leg.needs_in_house else 0,
                     state.value,
-                    leg_reference(event.event_id, leg.leg_index),
-                    exception,
+                    leg_reference(event_id, leg.leg_index),
+                    reason,
                     now,
                     now,
                     1 if exception is not None else 0,
+                    hold if held else None,
                 ),
             )
-            self._history(conn, now, event.event_id, cur.lastrowid, None, state,
-                          GATEWAY_ACTOR, "planned", exception)  # fmt: skip
-        legs = tuple(self._legs_where(conn, "event_id = ?", (event.event_id,), "leg_index"))
-        return IngestResult(IngestStatus.ACCEPTED, event.event_id, status, outcome, legs)
+            self._history(conn, now, event_id, cur.lastrowid, None, state,
+                          actor, "held" if held else "planned", reason)  # fmt: skip
+
+    @staticmethod
+    def _transaction_flags(
+        conn: sqlite3.Connection, event: PaymentEvent
+    ) -> list[tuple[str, str, str]]:
+        """(kind, detail, earlier event) for each earlier captured payment of the same
+        ``transaction_id`` whose amount differs (issue 5 section 1)."""
+        payment = event.payment
+        if payment is None or str(event.type) != "payment.succeeded":
+            return []
+        rows = conn.execute(
+            "SELECT event_id, payment_amount, payment_currency FROM events"
+            " WHERE transaction_id = ? AND type = 'payment.succeeded' AND event_id != ?"
+            " ORDER BY arrival",
+            (payment.transaction_id, event.event_id),
+        ).fetchall()
+        flags = []
+        for earlier, amount, currency in rows:
+            if (amount, currency) != (payment.amount, payment.currency):
+                flags.append(
+                    (
+                        "amount_mismatch",
+                        f"amount {format_minor(payment.amount, payment.currency)} differs from "
+                        f"{format_minor(amount, currency)} of {earlier}, an earlier payment "
+                        f"with the same transaction_id {payment.transaction_id}",
+                        earlier,
+                    )
+                )
+        return flags
+
+    @staticmethod
+    def _record_conversion(
+        conn: sqlite3.Connection, event_id: str, conversion: Conversion, now: str
+    ) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO conversions (event_id, original_amount, original_currency,"
+            " amount, currency, rate, base, quote, inverted, valid_from, valid_to, rates_file,"
+            " rounding, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event_id,
+                conversion.original_amount,
+                conversion.original_currency,
+                conversion.amount,
+                conversion.currency,
+                str(conversion.rate),
+                conversion.base,
+                conversion.quote,
+                1 if conversion.inverted else 0,
+                _ts(conversion.valid_from),
+                _ts(conversion.valid_to) if conversion.valid_to else None,
+                conversion.source,
+                conversion.rounding,
+                now,
+            ),
+        )
+
+    def _request_match(
+        self,
+        conn: sqlite3.Connection,
+        event_id: str,
+        property: str,
+        leg_id: int | None,
+        reason: str,
+        now: str,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO matches (event_id, property, leg_id, reason, status, requested_at)"
+            " VALUES (?, ?, ?, ?, 'pending', ?) ON CONFLICT (event_id) DO UPDATE SET"
+            " leg_id = excluded.leg_id, reason = excluded.reason, status = 'pending',"
+            " requested_at = excluded.requested_at, searched_at = NULL, search_note = NULL",
+            (event_id, property, leg_id, reason, now),
+        )
+        conn.execute("DELETE FROM candidates WHERE event_id = ?", (event_id,))
+        self._history(conn, now, event_id, leg_id, None, None, GATEWAY_ACTOR,
+                      "match requested", reason)  # fmt: skip
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -1118,6 +1385,16 @@ class Journal:
             legs=tuple(self._legs_where(conn, "event_id = ?", (event_id,), "leg_index")),
             balances=tuple(self.balances(event_id)),
             target=row[9],
+            conversion=self.conversion(event_id),
+            flags=tuple(self.flags(event_id)),
+            match=self.match(event_id),
+            holds={
+                leg_id: hold
+                for leg_id, hold in conn.execute(
+                    "SELECT leg_id, hold FROM legs WHERE event_id = ? AND hold IS NOT NULL",
+                    (event_id,),
+                )
+            },
         )
 
     def history(self, *, leg_id: int | None = None, event_id: str | None = None) -> list[Action]:
@@ -1459,6 +1736,8 @@ class Journal:
                 f"leg {leg_id} is to be posted by hand (the journey could not post it); "
                 "post it on the PMS, then resolve it with a note"
             )
+        if (hold := self.hold_of(leg_id)) is not None:
+            raise Held(f"leg {leg_id} is held for {hold}; approve it (or resolve it with a note)")
         return self._transition(
             leg_id,
             LegState.PLANNED,
@@ -1503,6 +1782,339 @@ class Journal:
         assert record is not None
         return record
 
+    # -- issue 5: conversions, flags, holds, candidate searches, assignment -------------------
+
+    def conversion(self, event_id: str) -> Conversion | None:
+        """The conversion of an event into its property's currency, if it needed one."""
+        row = self._db.execute(
+            "SELECT original_amount, original_currency, amount, currency, rate, base, quote,"
+            " inverted, valid_from, valid_to, rates_file, rounding FROM conversions"
+            " WHERE event_id = ?",
+            (event_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return Conversion(
+            original_amount=row[0],
+            original_currency=row[1],
+            amount=row[2],
+            currency=row[3],
+            rate=Decimal(row[4]),
+            base=row[5],
+            quote=row[6],
+            inverted=bool(row[7]),
+            valid_from=_ts_required(row[8]),
+            valid_to=_parse_ts(row[9]),
+            source=row[10],
+            rounding=row[11],
+        )
+
+    def flags(self, event_id: str) -> list[Flag]:
+        rows = self._db.execute(
+            "SELECT event_id, kind, detail, related_event_id, created_at FROM flags"
+            " WHERE event_id = ? ORDER BY id",
+            (event_id,),
+        ).fetchall()
+        return [Flag(r[0], r[1], r[2], r[3], _ts_required(r[4])) for r in rows]
+
+    def hold_of(self, leg_id: int) -> str | None:
+        """Why a leg is held for approval (a :class:`Hold` value), or None."""
+        row = self._db.execute("SELECT hold FROM legs WHERE leg_id = ?", (int(leg_id),))
+        found = row.fetchone()
+        if found is None:
+            raise UnknownLeg(f"no leg {leg_id}")
+        return None if found[0] is None else str(found[0])
+
+    def match(self, event_id: str) -> Match | None:
+        """The candidate search of an event (with its ranked candidates), if it had one."""
+        conn = self._db
+        row = conn.execute(
+            "SELECT event_id, property, leg_id, reason, status, requested_at, searched_at,"
+            " search_note, assigned_to, assigned_by, assigned_at, assign_note FROM matches"
+            " WHERE event_id = ?",
+            (event_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        candidates = tuple(
+            Candidate(
+                rank=c[0],
+                confirmation_number=c[1],
+                guest_name=c[2],
+                score=c[3],
+                reasons=tuple(json.loads(c[4])),
+                room=c[5],
+                arrival=dt.date.fromisoformat(c[6]) if c[6] else None,
+                departure=dt.date.fromisoformat(c[7]) if c[7] else None,
+                balance=c[8],
+            )
+            for c in conn.execute(
+                "SELECT rank, confirmation_number, guest_name, score, reasons, room, arrival,"
+                " departure, balance FROM candidates WHERE event_id = ? ORDER BY rank",
+                (event_id,),
+            )
+        )
+        return Match(
+            event_id=row[0],
+            property=row[1],
+            leg_id=row[2],
+            reason=row[3],
+            status=MatchStatus(row[4]),
+            requested_at=_ts_required(row[5]),
+            searched_at=_parse_ts(row[6]),
+            search_note=row[7],
+            candidates=candidates,
+            assigned_to=row[8],
+            assigned_by=row[9],
+            assigned_at=_parse_ts(row[10]),
+            assign_note=row[11],
+        )
+
+    def pending_matches(self, property: str) -> list[Match]:
+        """Candidate searches still to run for a property, oldest first."""
+        rows = self._db.execute(
+            "SELECT event_id FROM matches WHERE property = ? AND status = 'pending'"
+            " ORDER BY requested_at, event_id",
+            (property,),
+        ).fetchall()
+        return [m for (event_id,) in rows if (m := self.match(event_id)) is not None]
+
+    def request_match(self, event_id: str, reason: str, *, leg_id: int | None = None) -> None:
+        """Ask for a candidate search: the PMS did not find the event's record."""
+
+        def work(conn: sqlite3.Connection) -> None:
+            row = conn.execute(
+                "SELECT property FROM events WHERE event_id = ?", (event_id,)
+            ).fetchone()
+            if row is None:
+                raise UnknownEvent(f"no event {event_id}")
+            self._request_match(conn, event_id, row[0], leg_id, reason, _ts(self._now()))
+
+        self._run(work)
+
+    def record_candidates(self, event_id: str, candidates: Sequence[Candidate], note: str) -> None:
+        """Journal the ranked candidates a search found (replacing earlier ones)."""
+
+        def work(conn: sqlite3.Connection) -> None:
+            now = _ts(self._now())
+            updated = conn.execute(
+                "UPDATE matches SET status = 'searched', searched_at = ?, search_note = ?"
+                " WHERE event_id = ? AND status != 'assigned'",
+                (now, note, event_id),
+            ).rowcount
+            if not updated:
+                return  # assigned meanwhile: the search is moot
+            conn.execute("DELETE FROM candidates WHERE event_id = ?", (event_id,))
+            conn.executemany(
+                "INSERT INTO candidates (event_id, rank, confirmation_number, guest_name, room,"
+                " arrival, departure, balance, score, reasons, found_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        event_id,
+                        c.rank,
+                        c.confirmation_number,
+                        c.guest_name,
+                        c.room,
+                        c.arrival.isoformat() if c.arrival else None,
+                        c.departure.isoformat() if c.departure else None,
+                        c.balance,
+                        c.score,
+                        json.dumps(list(c.reasons)),
+                        now,
+                    )
+                    for c in candidates
+                ],
+            )
+            self._history(conn, now, event_id, None, None, None, GATEWAY_ACTOR,
+                          "candidates", note)  # fmt: skip
+
+        self._run(work)
+
+    def approve(self, leg_id: int, operator: str, note: str) -> list[Leg]:
+        """An operator approves a held payment: every held leg of its event goes back to
+        ``planned`` for the dispatcher (journaled with who, when and the note)."""
+        _check_operator(operator)
+        if not note or not note.strip():
+            raise ValueError("an approval needs a note saying why")
+
+        def work(conn: sqlite3.Connection) -> str:
+            row = conn.execute(
+                "SELECT event_id, hold, state FROM legs WHERE leg_id = ?", (int(leg_id),)
+            ).fetchone()
+            if row is None:
+                raise UnknownLeg(f"no leg {leg_id}")
+            event_id, hold, state = row
+            if hold is None:
+                raise NotAssignable(f"leg {leg_id} is {state}, not held for approval")
+            now = _ts(self._now())
+            for other_id, other_hold in conn.execute(
+                "SELECT leg_id, hold FROM legs WHERE event_id = ? AND hold IS NOT NULL"
+                " AND state = ? ORDER BY leg_index",
+                (event_id, LegState.REJECTED.value),
+            ).fetchall():
+                conn.execute(
+                    "UPDATE legs SET state = ?, hold = NULL, reason = NULL, updated_at = ?"
+                    " WHERE leg_id = ?",
+                    (LegState.PLANNED.value, now, other_id),
+                )
+                self._history(conn, now, event_id, other_id, LegState.REJECTED,
+                              LegState.PLANNED, operator, "approve",
+                              f"{note} (held for {other_hold})")  # fmt: skip
+            return str(event_id)
+
+        event_id = self._run(work)
+        return self._legs_where(self._db, "event_id = ?", (event_id,), "leg_index")
+
+    def assign_leg(
+        self, leg_id: int, confirmation_number: str, operator: str, note: str
+    ) -> list[Leg]:
+        """An operator names the right PMS record for a leg the PMS did not find.
+
+        Every leg of the leg's event that has not gone to the PMS (planned, waiting,
+        rejected; not unknown, posted or resolved: a posting is never edited) takes the
+        new number; rejected ones go back to ``planned`` (held ones stay held). Journaled
+        with who, when, the old and the new number and the note.
+        """
+        _check_operator(operator)
+        number = _check_confirmation(confirmation_number, note)
+
+        def work(conn: sqlite3.Connection) -> str:
+            row = conn.execute(
+                "SELECT event_id, state, by_hand, confirmation_number FROM legs WHERE leg_id = ?",
+                (int(leg_id),),
+            ).fetchone()
+            if row is None:
+                raise UnknownLeg(f"no leg {leg_id}")
+            event_id, state, by_hand, old = row
+            if by_hand:
+                raise NotAssignable(
+                    f"leg {leg_id} is to be posted by hand; resolve it with a note instead"
+                )
+            if state not in _ASSIGNABLE:
+                raise NotAssignable(
+                    f"leg {leg_id} is {state}: "
+                    + (
+                        "its outcome is unknown, the PMS may have posted it; check the folio "
+                        "and resolve it"
+                        if state == LegState.UNKNOWN.value
+                        else "a leg that reached the PMS is never edited; post a correction"
+                    )
+                )
+            now = _ts(self._now())
+            for other_id, other_state, hold in conn.execute(
+                "SELECT leg_id, state, hold FROM legs WHERE event_id = ? AND by_hand = 0"
+                " AND state IN ('planned', 'waiting', 'rejected') ORDER BY leg_index",
+                (event_id,),
+            ).fetchall():
+                back = other_state == LegState.REJECTED.value and hold is None
+                to_state = LegState.PLANNED.value if back else other_state
+                conn.execute(
+                    "UPDATE legs SET confirmation_number = ?, state = ?, updated_at = ?,"
+                    " reason = CASE WHEN ? THEN NULL ELSE reason END,"
+                    " answer_status = CASE WHEN ? THEN NULL ELSE answer_status END,"
+                    " not_before = NULL WHERE leg_id = ?",
+                    (number, to_state, now, back, back, other_id),
+                )
+                self._history(conn, now, event_id, other_id, LegState(other_state),
+                              LegState(to_state), operator, "assign",
+                              f"confirmation number {number} (was {old or 'blank'}): {note}",
+                              )  # fmt: skip
+            self._mark_assigned(conn, event_id, number, operator, note, now)
+            return str(event_id)
+
+        event_id = self._run(work)
+        return self._legs_where(self._db, "event_id = ?", (event_id,), "leg_index")
+
+    def replan_event(
+        self,
+        event_id: str,
+        plan: Any,
+        operator: str,
+        note: str,
+        *,
+        confirmation_number: str | None = None,
+    ) -> EventRecord:
+        """Store a new plan for an event-level exception (a journey planned no legs): an
+        operator assigned its record (``confirmation_number``) or fixed what stopped it (a
+        missing rate) and retries it. The event becomes what the plan says (accepted with
+        its legs, or still an exception with the new reason); journaled with who and when.
+        """
+        _check_operator(operator)
+        if confirmation_number is not None:
+            confirmation_number = _check_confirmation(confirmation_number, note)
+        elif not note or not note.strip():
+            raise ValueError("retrying an event needs a note saying what was fixed")
+        parts = _plan_parts(plan)
+
+        def work(conn: sqlite3.Connection) -> None:
+            row = conn.execute(
+                "SELECT status, property, body FROM events WHERE event_id = ?", (event_id,)
+            ).fetchone()
+            if row is None:
+                raise UnknownEvent(f"no event {event_id}")
+            status, property, body = row
+            if status != EventStatus.EXCEPTION.value:
+                raise NotAssignable(f"event {event_id} is {status}, not an exception")
+            if conn.execute("SELECT 1 FROM legs WHERE event_id = ?", (event_id,)).fetchone():
+                raise NotAssignable(
+                    f"event {event_id} has legs: act on them (assign, retry or resolve a leg)"
+                )
+            now = _ts(self._now())
+            if parts.exception is not None:
+                new_status, outcome = EventStatus.EXCEPTION, parts.exception
+            elif parts.no_post is not None:
+                new_status, outcome = EventStatus.NO_POST, parts.no_post
+            else:
+                new_status, outcome = EventStatus.ACCEPTED, None
+            number = parts.confirmation_number or confirmation_number
+            if parts.legs and not number:
+                raise ValueError(f"event {event_id} has legs but no confirmation number")
+            conn.execute(
+                "UPDATE events SET status = ?, outcome = ?, target = ? WHERE event_id = ?",
+                (new_status.value, outcome, parts.target, event_id),
+            )
+            action = "assign" if confirmation_number is not None else "retry"
+            what = (
+                f"confirmation number {confirmation_number}: {note}"
+                if confirmation_number is not None
+                else note
+            )
+            self._history(conn, now, event_id, None, None, None, operator, action, what)
+            self._history(conn, now, event_id, None, None, None, GATEWAY_ACTOR,
+                          f"event {new_status.value}", outcome)  # fmt: skip
+            if parts.conversion is not None:
+                self._record_conversion(conn, event_id, parts.conversion, now)
+            if confirmation_number is not None:
+                self._mark_assigned(conn, event_id, confirmation_number, operator, note, now)
+            elif parts.match_reason is not None:
+                self._request_match(conn, event_id, property, None, parts.match_reason, now)
+            self._insert_legs(
+                conn, event_id, property, number or "", parts.legs, now,
+                exception=parts.exception, hold=parts.hold, hold_reason=parts.hold_reason,
+                actor=operator,
+            )  # fmt: skip
+
+        self._run(work)
+        record = self.event(event_id)
+        assert record is not None
+        return record
+
+    def _mark_assigned(
+        self,
+        conn: sqlite3.Connection,
+        event_id: str,
+        number: str,
+        operator: str,
+        note: str,
+        now: str,
+    ) -> None:
+        conn.execute(
+            "UPDATE matches SET status = 'assigned', assigned_to = ?, assigned_by = ?,"
+            " assigned_at = ?, assign_note = ? WHERE event_id = ?",
+            (number, operator, now, note, event_id),
+        )
+
     # -- balances ------------------------------------------------------------------------------
 
     def record_balance(
@@ -1534,6 +2146,19 @@ class Journal:
 
         result: Balance = self._run(work)
         return result
+
+
+#: Leg states whose confirmation number an operator may change (nothing reached the PMS).
+#: (assign_leg's query names the same three.)
+_ASSIGNABLE = frozenset({LegState.PLANNED.value, LegState.WAITING.value, LegState.REJECTED.value})
+
+
+def _check_confirmation(number: str, note: str) -> str:
+    if not isinstance(number, str) or not re.fullmatch(r"[!-~]{1,64}", number.strip()):
+        raise ValueError("a confirmation number is 1 to 64 printable characters without spaces")
+    if not note or not note.strip():
+        raise ValueError("an assignment needs a note saying how the record was identified")
+    return number.strip()
 
 
 def _check_operator(operator: str) -> None:

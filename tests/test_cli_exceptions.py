@@ -143,7 +143,7 @@ def test_event_level_exception_is_listed_and_resolved_with_event_flag(tmp_path, 
 
     assert main(["exceptions", "list", "--journal", path]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "events a journey could not plan (resolve with --event):",
+        "events a journey could not plan (assign, retry or resolve with --event):",
         "  evt_x  GRAND-LONDON  payment.succeeded  no code for ITEM_X",
     ]
     code = main(

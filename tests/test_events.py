@@ -20,6 +20,7 @@ from adapters.events import (
     Problem,
     canonical_body,
     decode_event_json,
+    invoices_of,
     load_schema,
     parse_event,
     validate_event,
@@ -77,7 +78,21 @@ PENDING: dict[str, Any] = {
     "occurred_at": "2026-11-21T10:04:05.123456789-05:30",
     "payment": {**DEPOSIT["payment"], "status": "pending"},
 }
-GOOD = {"deposit": DEPOSIT, "redeemed": REDEEMED, "refunded": REFUNDED, "pending": PENDING}
+ACCOUNT: dict[str, Any] = {
+    "event_id": "evt_ar",
+    "type": "payment.succeeded",
+    "property": "GRAND-LONDON",
+    "occurred_at": "2026-11-21T10:04:05Z",
+    "payment": {**DEPOSIT["payment"], "kind": "account", "invoices": ["A1", "A-2"]},
+    "booking": {"confirmation_number": "AR1001", "guest_name": "ACME Travel Ltd"},
+}
+GOOD = {
+    "deposit": DEPOSIT,
+    "redeemed": REDEEMED,
+    "refunded": REFUNDED,
+    "pending": PENDING,
+    "account": ACCOUNT,
+}
 
 
 def changed(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -164,6 +179,53 @@ def test_null_optional_fields_count_as_absent():
 def test_account_payments_still_need_the_confirmation_number_of_the_ar_account():
     obj = changed(DEPOSIT, payment__kind="account", booking={"guest_name": "ACME Ltd"})
     assert problems(obj) == [("booking.confirmation_number", "is required")]
+    blank = changed(obj, booking__confirmation_number="")
+    assert problems(blank) == [("booking.confirmation_number", "must name the A/R account")]
+    assert not schema_ok(obj) and not schema_ok(blank)
+
+
+@pytest.mark.parametrize("blank", [DROP, None, ""], ids=["absent", "null", "empty"])
+def test_a_blank_confirmation_number_is_accepted_and_parses_as_empty(blank):
+    """Blank means unknown: adapters.matching searches the PMS for it (issue 5 section 1)."""
+    obj = changed(DEPOSIT, booking__confirmation_number=blank)
+    assert problems(obj) == [] and schema_ok(obj)
+    assert parse_event(obj).booking.confirmation_number == ""
+
+
+def test_a_confirmation_number_of_spaces_is_not_blank_but_wrong():
+    obj = changed(DEPOSIT, booking__confirmation_number=" ")
+    assert problems(obj) == [
+        ("booking.confirmation_number", "must be printable ASCII without spaces")
+    ]
+
+
+def test_account_payments_may_name_the_invoices_they_pay():
+    assert problems(ACCOUNT) == []
+    assert invoices_of(ACCOUNT) == ("A1", "A-2")
+    assert invoices_of(DEPOSIT) == ()
+
+
+@pytest.mark.parametrize(
+    ("invoices", "expected"),
+    [
+        ("A1", [("payment.invoices", "must be an array of invoice ids, not a string")]),
+        (["A1", "A1"], [("payment.invoices[1]", "names invoice A1 twice")]),
+        (["A,1"], [("payment.invoices[0]", "must be printable ASCII without spaces, commas or |")]),
+        (["A 1"], [("payment.invoices[0]", "must be printable ASCII without spaces, commas or |")]),
+        (["x" * 21], [("payment.invoices[0]", "must be 1 to 20 characters")]),
+        ([7], [("payment.invoices[0]", "must be a string, not an integer")]),
+        ([f"I{n}" for n in range(21)], [("payment.invoices", "must name at most 20 invoices")]),
+    ],
+    ids=["not a list", "twice", "comma", "space", "long", "number", "too many"],
+)
+def test_invoice_lists_the_validator_refuses(invoices, expected):
+    assert problems(changed(ACCOUNT, payment__invoices=invoices)) == expected
+
+
+def test_only_account_payments_name_invoices():
+    obj = changed(DEPOSIT, payment__invoices=["A1"])
+    assert problems(obj) == [("payment.invoices", "is only allowed for account payments")]
+    assert not schema_ok(obj)
 
 
 # --- every problem at once ----------------------------------------------------------------
@@ -201,7 +263,6 @@ def test_a_bad_event_lists_every_problem_with_its_path_in_format_order():
         ("payment.method", "must not be blank"),
         ("payment.card_last4", "must be exactly 4 digits"),
         ("payment.curency", "unknown field (did you mean currency?)"),
-        ("booking.confirmation_number", "is required"),
         ("booking.departure", "must not be before arrival"),
         ("items[0].amount", "must be an integer number of minor units, not a string"),
         ("items[1]", "must be an object, not a string"),
@@ -545,9 +606,10 @@ def test_schema_and_validator_give_the_same_verdict_on_every_single_field_mutati
         changed(DEPOSIT, metadata={"card_number": "x"}),
         changed(DEPOSIT, booking__guest_name=f"Jane {CARD}"),
         changed(DEPOSIT, payment__card_type=CARD),
+        changed(ACCOUNT, payment__invoices=["A1", "A1"]),
     ],
     ids=["5000.0", "arrival>departure", "30 Feb", "30 Feb time", "refunds itself",
-         "card key in metadata", "card in name", "card in card_type"],
+         "card key in metadata", "card in name", "card in card_type", "invoice twice"],
 )  # fmt: skip
 def test_where_the_validator_is_deliberately_stricter_than_the_schema(obj):
     """Rules JSON Schema cannot state (documented in the schema's description)."""
@@ -567,7 +629,9 @@ def test_schema_lists_the_same_enums_fields_and_currencies_as_the_code():
         "event_id", "type", "property", "occurred_at", "payment", "booking", "items",
         "refund_of", "metadata",
     ]  # fmt: skip
-    assert set(defs["payment"]["properties"]) == set(Payment.__dataclass_fields__)
+    # payment.invoices is read from the stored body (adapters.events.invoices_of) until the
+    # domain's Payment carries it.
+    assert set(defs["payment"]["properties"]) == set(Payment.__dataclass_fields__) | {"invoices"}
     assert set(defs["booking"]["properties"]) == set(Booking.__dataclass_fields__)
     assert set(defs["item"]["properties"]) == set(Item.__dataclass_fields__)
     assert load_schema() == SCHEMA

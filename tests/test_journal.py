@@ -644,7 +644,7 @@ def test_a_version_1_file_is_migrated_and_its_data_kept(path, clock, now):
     conn.close()
 
     j = Journal(path, reactor=clock, now=now)
-    assert j.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 4
+    assert j.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 5
     (leg,) = j.legs()
     assert (leg.reference, leg.state, leg.plan.amount) == ("evt_old/0", LegState.REJECTED, 5000)
     j.resolve(leg.leg_id, "alice", "posted by hand")  # v2's history table works
@@ -670,9 +670,9 @@ def test_a_failing_migration_leaves_the_file_at_the_previous_version(path, monke
         journal_module, "MIGRATIONS", (*MIGRATIONS, "CREATE TABLE events (x INTEGER)")
     )
     conn = sqlite3.connect(path, isolation_level=None)
-    with pytest.raises(JournalError, match="version 5"):
-        journal_module.migrate(conn, target=5)
-    assert journal_module.schema_version(conn) == 4
+    with pytest.raises(JournalError, match=f"version {SCHEMA_VERSION + 1}"):
+        journal_module.migrate(conn, target=SCHEMA_VERSION + 1)
+    assert journal_module.schema_version(conn) == SCHEMA_VERSION
     conn.close()
 
 

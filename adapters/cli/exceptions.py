@@ -2,13 +2,22 @@
 
     foliogate exceptions list    [--config FILE | --journal PATH] [--json]
     foliogate exceptions show    ID [--event] [--config FILE | --journal PATH] [--json]
-    foliogate exceptions retry   ID --note TEXT [--operator NAME] [--config FILE | --journal PATH]
+    foliogate exceptions retry   ID --note TEXT [--operator NAME] [--event] [--config FILE | ...]
     foliogate exceptions resolve ID --note TEXT [--operator NAME] [--event] [...]
+    foliogate exceptions assign  LEG_OR_EVENT --confirmation N --note TEXT [--operator NAME]
+                                 [--leg | --event] [--config FILE | --journal PATH]
+    foliogate exceptions approve LEG --note TEXT [--operator NAME] [--config FILE | ...]
 
 The queue holds rejected and unknown legs (and events a journey could not plan). ``retry``
-puts a leg back to ``planned`` for the dispatcher; ``resolve`` closes it with a note. Both are
-journaled with the operator's name, the time and the note. The journal is opened beside a
-running gateway without crash recovery, so legs in flight are left alone.
+puts a leg back to ``planned`` for the dispatcher (with ``--event``: plans an event-level
+exception again, e.g. once a missing rate was added); ``resolve`` closes it with a note.
+``assign`` names the PMS record of an event whose confirmation number found nothing (it is
+planned again and its legs post; ``show --event`` lists the ranked candidates), or of a leg
+the PMS did not find. ``approve`` releases a payment held for approval (over the property's
+``approval_threshold``, or flagged for review). All are journaled with the operator's name,
+the time and the note. Planning an event again needs the configuration (``--config``).
+The journal is opened beside a running gateway without crash recovery, so legs in flight
+are left alone.
 """
 
 from __future__ import annotations
@@ -22,7 +31,14 @@ from typing import Any
 
 from adapters.cli import UsageError
 from adapters.domain import Leg, LegState
-from adapters.journal import EventRecord, IllegalTransition, Journal, JournalError, UnknownLeg
+from adapters.journal import (
+    EventRecord,
+    IllegalTransition,
+    Journal,
+    JournalError,
+    UnknownEvent,
+    UnknownLeg,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -53,8 +69,25 @@ def register(subparsers: Any) -> None:
         act.add_argument("id", metavar="ID", help="leg id")
         act.add_argument("--note", required=True, help="what was found or done (journaled)")
         act.add_argument("--operator", help="who acts (default: the login name)")
-        if name == "resolve":
-            act.add_argument("--event", action="store_true", help="ID is an event id")
+        act.add_argument("--event", action="store_true", help="ID is an event id")
+
+    assign = actions.add_parser(
+        "assign", parents=[common], help="name the PMS record of an event or leg not found"
+    )
+    assign.add_argument("id", metavar="LEG_OR_EVENT", help="leg id or event id")
+    assign.add_argument("--confirmation", required=True, metavar="N", help="the record to use")
+    assign.add_argument("--note", required=True, help="how the record was identified")
+    assign.add_argument("--operator", help="who acts (default: the login name)")
+    kind = assign.add_mutually_exclusive_group()
+    kind.add_argument("--leg", action="store_true", help="ID is a leg id")
+    kind.add_argument("--event", action="store_true", help="ID is an event id")
+
+    approve = actions.add_parser(
+        "approve", parents=[common], help="release a payment held for approval"
+    )
+    approve.add_argument("id", metavar="LEG", help="a leg id of the held payment")
+    approve.add_argument("--note", required=True, help="why it is approved (journaled)")
+    approve.add_argument("--operator", help="who acts (default: the login name)")
     parser.set_defaults(func=run)
 
 
@@ -162,10 +195,18 @@ def _list(journal: Journal, args: argparse.Namespace) -> int:
     if events:
         if legs:
             print()
-        print("events a journey could not plan (resolve with --event):")
+        print("events a journey could not plan (assign, retry or resolve with --event):")
         for e in events:
             print(f"  {e.event_id}  {e.property}  {e.type}  {e.outcome}")
+            for candidate in (e.match.candidates if e.match else ())[:3]:
+                print(f"      candidate {_candidate(candidate)}")
     return 0
+
+
+def _candidate(c: Any) -> str:
+    stay = f"  {c.arrival}..{c.departure}" if c.arrival and c.departure else ""
+    room = f"  room {c.room}" if c.room else ""
+    return f"#{c.rank} {c.confirmation_number}  {c.guest_name}{room}{stay}  score {c.score}"
 
 
 def _show_leg(journal: Journal, leg: Leg, as_json: bool) -> None:
@@ -237,6 +278,25 @@ def _show_event(journal: Journal, record: EventRecord, as_json: bool) -> None:
         f"status:           {record.status.value}{': ' + record.outcome if record.outcome else ''}"
     )
     print(f"received:         {record.received_at.isoformat()} from {record.source or '-'}")
+    if record.conversion is not None:
+        print(f"converted:        {record.conversion.describe()} ({record.conversion.rounding})")
+    for flag in record.flags:
+        print(f"flag:             {flag.kind}: {flag.detail}")
+    if record.match is not None:
+        match = record.match
+        print(f"matching:         {match.status.value}: {match.reason}")
+        if match.search_note:
+            print(f"                  {match.search_note}")
+        for candidate in match.candidates:
+            print(f"  candidate {_candidate(candidate)}")
+            for reason in candidate.reasons:
+                print(f"      {reason}")
+        if match.assigned_to:
+            print(
+                f"assigned:         {match.assigned_to} by {match.assigned_by} at "
+                f"{match.assigned_at.isoformat() if match.assigned_at else '-'}: "
+                f"{match.assign_note}"
+            )
     for leg in record.legs:
         print(
             f"  leg {leg.leg_id} #{leg.leg_index}  {leg.state.value}  {_codes(leg)}  "
@@ -256,8 +316,84 @@ def _show(journal: Journal, args: argparse.Namespace) -> int:
     return 0
 
 
+def _actions(journal: Journal, args: argparse.Namespace, *, need_config: bool) -> Any:
+    """Operator actions over the journal; planning an event again needs the configuration."""
+    from adapters.intake import OperatorActions
+
+    config = None
+    if args.config:
+        from adapters.config import load_config
+
+        try:
+            config = load_config(args.config)
+        except Exception as exc:
+            raise UsageError(f"cannot use {args.config}: {exc}") from exc
+    elif need_config:
+        raise UsageError("planning an event again needs the configuration: give --config FILE")
+    return OperatorActions(journal, config)
+
+
+def _is_event(journal: Journal, args: argparse.Namespace) -> bool:
+    """Whether ``assign``'s LEG_OR_EVENT names an event (an id may be both: then say which)."""
+    if args.event or args.leg:
+        return bool(args.event)
+    is_event = journal.event(args.id) is not None
+    is_leg = args.id.isdigit() and any(
+        leg.leg_id == int(args.id) for leg in _leg_or_none(journal, args.id)
+    )
+    if is_event and is_leg:
+        raise UsageError(f"{args.id} is both a leg id and an event id: add --leg or --event")
+    if not is_event and not is_leg:
+        raise UsageError(f"no leg or event {args.id!r}")
+    return is_event
+
+
+def _leg_or_none(journal: Journal, text: str) -> list[Leg]:
+    try:
+        return [journal.leg(int(text))]
+    except (UnknownLeg, ValueError):
+        return []
+
+
+def _assign(journal: Journal, args: argparse.Namespace, operator: str) -> int:
+    number = args.confirmation.strip()
+    if _is_event(journal, args):
+        record = _actions(journal, args, need_config=True).assign_event(
+            args.id, number, operator, args.note
+        )
+        print(
+            f"event {record.event_id} assigned {number} by {operator}: {record.status.value}"
+            + (f" ({record.outcome})" if record.outcome else "")
+        )
+        for leg in record.legs:
+            print(f"  leg {leg.leg_id} ({leg.reference}) {leg.state.value}")
+        return 0
+    legs = _actions(journal, args, need_config=False).assign_leg(
+        _leg_id(args.id), number, operator, args.note
+    )
+    for leg in legs:
+        print(f"leg {leg.leg_id} ({leg.reference}) -> {leg.confirmation_number}: {leg.state.value}")
+    return 0
+
+
 def _act(journal: Journal, args: argparse.Namespace) -> int:
     operator = _operator(args)
+    if args.action == "assign":
+        return _assign(journal, args, operator)
+    if args.action == "approve":
+        legs = _actions(journal, args, need_config=False).approve(
+            _leg_id(args.id), operator, args.note
+        )
+        for leg in legs:
+            print(f"leg {leg.leg_id} ({leg.reference}) {leg.state.value} (approved by {operator})")
+        return 0
+    if getattr(args, "event", False) and args.action == "retry":
+        record = _actions(journal, args, need_config=True).retry_event(args.id, operator, args.note)
+        print(
+            f"event {record.event_id} planned again by {operator}: {record.status.value}"
+            + (f" ({record.outcome})" if record.outcome else "")
+        )
+        return 0
     if getattr(args, "event", False):
         record = journal.resolve_event(args.id, operator, args.note)
         print(f"event {record.event_id} resolved by {operator}: {args.note}")
@@ -293,7 +429,7 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "show":
             return _show(journal, args)
         return _act(journal, args)
-    except UnknownLeg as exc:
+    except (UnknownLeg, UnknownEvent) as exc:
         print(f"foliogate exceptions: {exc}", file=sys.stderr)
         return 1
     except (IllegalTransition, JournalError, ValueError) as exc:

@@ -1,0 +1,113 @@
+"""Matching (adapters.matching): the name prefixes searched, and the documented scoring and
+ranking of the PMS records a search returns."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from adapters.matching import (
+    MAX_CANDIDATES,
+    PmsGuest,
+    name_tokens,
+    rank_candidates,
+    score_candidate,
+    search_terms,
+)
+
+PAID = dt.date(2026, 11, 27)
+JANE = PmsGuest("123456", "Doe, Jane", "101", dt.date(2026, 11, 27), dt.date(2026, 11, 29), 0)
+
+
+def score(guest: PmsGuest, **facts) -> int:
+    args = {"guest_name": "Jane Doe", "amount": 5000, "currency": "GBP", "paid_on": PAID}
+    args.update(facts)
+    return score_candidate(guest, **args)[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "terms"),
+    [
+        ("Jane Doe", ("Doe", "Jane")),
+        ("Doe, Jane", ("Doe", "Jane")),
+        ("Mr. John Smith-Jones", ("Smith-Jone", "John")),
+        ("Garibaldi, Mr.", ("Garibaldi",)),
+        ("Cher", ("Cher",)),
+        ("J Doe", ("Doe",)),  # a one-letter word would list half the hotel
+        ("Ōtani|Shohei", ("ŌtaniShohe",)),  # no FIAS separator in PI
+        (None, ()),
+    ],
+)
+def test_search_terms_are_the_surname_then_the_first_word_cut_to_fias_pi(name, terms):
+    assert search_terms(name) == terms
+
+
+def test_names_fold_case_accents_punctuation_and_titles():
+    assert name_tokens("DOE, Mrs. JANE") == ("doe", "jane")
+    assert name_tokens("Müller-Lüdenscheidt, Herr") == ("muller", "ludenscheidt")
+
+
+def test_the_right_guest_with_the_stay_and_the_balance_scores_100():
+    guest = PmsGuest("123456", "Doe, Jane", "101", dt.date(2026, 11, 27), dt.date(2026, 11, 29),
+                     5000)  # fmt: skip
+    points, reasons = score_candidate(
+        guest, guest_name="Jane Doe", amount=5000, currency="GBP", paid_on=PAID
+    )
+    assert points == 100
+    assert reasons == (
+        "name 'Doe, Jane' vs 'Jane Doe': 100% alike (60/60)",
+        "paid 2026-11-27, within the stay 2026-11-27..2026-11-29 (25/25)",
+        "open balance 50.00 GBP equals the payment (15/15)",
+    )
+
+
+def test_stay_points_fall_by_five_a_day_outside_the_stay():
+    """A deposit paid two days before arrival still scores 15 of 25 for the stay."""
+    assert score(JANE, paid_on=dt.date(2026, 11, 25)) == 60 + 15
+    assert score(JANE, paid_on=dt.date(2026, 11, 30)) == 60 + 20
+    assert score(JANE, paid_on=dt.date(2026, 12, 10)) == 60
+
+
+def test_the_booking_s_own_dates_can_vouch_for_the_stay():
+    far = dt.date(2026, 10, 1)
+    assert score(JANE, paid_on=far) == 60
+    assert score(JANE, paid_on=far, arrival=JANE.arrival, departure=JANE.departure) == 85
+    assert score(JANE, paid_on=far, arrival=JANE.arrival) == 60 + 12
+
+
+def test_no_stay_dates_and_no_balance_score_nothing_for_them():
+    bare = PmsGuest("123456", "Doe, Jane")
+    points, reasons = score_candidate(
+        bare, guest_name="Jane Doe", amount=5000, currency="GBP", paid_on=PAID
+    )
+    assert points == 60
+    assert reasons[1:] == ("the PMS gave no stay dates (0/25)", "no balance to compare (0/15)")
+
+
+def test_ranking_is_by_score_then_confirmation_number():
+    found = [
+        PmsGuest("200101", "Garibaldi, Mr.", "201", dt.date(2026, 11, 26), dt.date(2026, 11, 30)),
+        PmsGuest("300002", "Doe, John", "302", dt.date(2026, 11, 26), dt.date(2026, 11, 28)),
+        JANE,
+        PmsGuest("300001", "Doe, John", "301", dt.date(2026, 11, 26), dt.date(2026, 11, 28)),
+        JANE,  # found again by the second search term: listed once
+    ]
+    ranked = rank_candidates(
+        found, guest_name="Jane Doe", amount=5000, currency="GBP", paid_on=PAID
+    )
+    assert [(c.rank, c.confirmation_number, c.score) for c in ranked] == [
+        (1, "123456", 85),
+        (2, "300001", 70),  # "doe john" vs "doe jane": 75% alike, 45 + 25 for the stay
+        (3, "300002", 70),
+        (4, "200101", 32),
+    ]
+    assert ranked[0].room == "101" and ranked[0].balance == 0
+
+
+def test_at_most_ten_candidates_are_kept():
+    found = [PmsGuest(str(100000 + n), f"Doe, Person{n}") for n in range(15)]
+    ranked = rank_candidates(found, guest_name="Jane Doe", amount=None, currency="GBP",
+                             paid_on=None)  # fmt: skip
+    assert len(ranked) == MAX_CANDIDATES
+    assert [c.rank for c in ranked] == list(range(1, 11))
