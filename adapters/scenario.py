@@ -84,8 +84,9 @@ Step kinds (the key that names the step, and its value):
     Any simulator fault knob (``simulators.faults``), e.g. ``{reject_status = "RY",
     reject_count = 1}``.
 ``link = "drop" | "down" | "up"``
-    ``drop``: the PMS cuts the link (the gateway reconnects by itself). ``down``: the PMS
-    interface stops (the link is cut and refused) until ``up``.
+    ``drop``: the PMS cuts the link (the gateway reconnects by itself; on a SOAP profile the
+    next request's connection is cut before it is handled). ``down``: the PMS interface stops
+    (the link is cut and refused; a SOAP service stops listening) until ``up``.
 ``gateway = "restart" | "stop" | "start"``
     The gateway process restarts on the same journal; ``start``/``restart`` wait for the link.
 ``clock = "advance"``
@@ -1346,11 +1347,39 @@ def describe_message(raw: bytes, protocol: str, encoding: str = "cp1252") -> str
                 except (KeyError, ValueError):
                     pass
         return f"{title}: {' '.join(shown)}"
-    text = raw.decode("utf-8", "replace")
-    body = re.search(r"<(?:\w+:)?Body[^>]*>(.*)</(?:\w+:)?Body>", text, re.S)
-    inner = body.group(1) if body else text
-    inner = re.sub(r"\s+", " ", inner).strip()
-    return f"{protocol}: {inner[:400]}{'...' if len(inner) > 400 else ''}"
+    return f"{protocol} {_describe_envelope(raw)}"
+
+
+def _describe_envelope(raw: bytes, limit: int = 600) -> str:
+    """``Operation: Field=value ...`` from the envelope's body (leaf elements and attributes)."""
+    try:
+        from protocols.soap.safexml import parse_xml
+
+        root = parse_xml(raw)
+    except Exception:  # not XML (an HTTP 500 text, a cut body): show it as text
+        text = re.sub(r"\s+", " ", raw.decode("utf-8", "replace")).strip()
+        return text[:limit] + ("..." if len(text) > limit else "")
+    body = next((el for el in root.iter() if _local(el.tag) == "Body"), root)
+    children = [child for child in body if isinstance(child.tag, str)]
+    if not children:
+        return "(empty body)"
+    operation = children[0]
+    fields = []
+    for element in operation.iter():
+        if not isinstance(element.tag, str):
+            continue
+        name = _local(element.tag)
+        for key, value in element.attrib.items():
+            fields.append(f"{name}@{_local(key)}={value}")
+        text = (element.text or "").strip()
+        if text and len(element) == 0:
+            fields.append(f"{name}={text}")
+    line = f"{_local(operation.tag)}: {' '.join(fields)}"
+    return line[:limit] + ("..." if len(line) > limit else "")
+
+
+def _local(tag: Any) -> str:
+    return str(tag).rsplit("}", 1)[-1]
 
 
 # ------------------------------------------------------------------------------------------
@@ -1378,7 +1407,8 @@ class _Run:
         self.say = progress
         self.offset = dt.timedelta(0)
         self.stack: Any = None
-        self.fias_port_number: int | None = None
+        self.down_port: int | None = None
+        self._soap_site: Any = None  # a SOAP service's site while its port is down
         self.http: dict[str, int] = {}
 
     # -- the run ------------------------------------------------------------------------------
@@ -1408,6 +1438,7 @@ class _Run:
             source=sources[0],
             now=self.now,
             configure=self._configure,
+            soap_profiles=() if scenario.profile is Profile.FIAS else (scenario.profile.value,),
             gateway_options={
                 "jitter": lambda: 0.0,
                 "backoff": Backoff(
@@ -1539,11 +1570,11 @@ class _Run:
         runtime = self.runtime()
         if runtime is None:
             return False
-        link = getattr(runtime, "link", None)
-        if link is None:  # a channel without a link (SOAP): up when it can post
-            return getattr(runtime, "can_post", lambda: True)()
+        if self.scenario.profile is not Profile.FIAS:  # a SOAP channel: up when it can post
+            return bool(runtime.link.status.can_post)
         return (
-            bool(link.status.can_post) and self.journal.guests(self.scenario.property) is not None
+            bool(runtime.link.status.can_post)
+            and self.journal.guests(self.scenario.property) is not None
         )
 
     def _wait_link(self, up: bool, timeout: float) -> Any:
@@ -1699,7 +1730,9 @@ class _Run:
         front desk leaves behind (seconds pass between a check-in and the next payment)."""
         runtime = self.runtime()
         link = getattr(runtime, "link", None)
-        if link is None or not link.status.state.value == "alive":
+        if self.scenario.profile is not Profile.FIAS or link is None:
+            return _done(None)  # a SOAP PMS tells the gateway nothing: nothing to wait for
+        if link.status.state.value != "alive":
             return _done(None)
         if action in ("check-in", "move"):
             room = answer.get("room") if isinstance(answer, dict) else None
@@ -1736,23 +1769,52 @@ class _Run:
 
         sim = self.stack.sim
         if self.scenario.profile is not Profile.FIAS:
-            raise _StepFailed(f"link = {step.action!r} is for FIAS properties only")
+            result = yield self._soap_link(step.action)
+            return result
         if step.action == "drop":
             sim.fias_factory.disconnect()
             return "connection cut by the PMS"
         if step.action == "down":
-            if self.fias_port_number is not None:
+            if self.down_port is not None:
                 return "down already"
-            self.fias_port_number = sim.fias_address[1]
+            self.down_port = sim.fias_address[1]
             yield sim.fias_port.stopListening()
             sim.fias_factory.disconnect()
             yield self._wait_link(False, self.scenario.run.step_timeout_seconds)
-            return f"port {self.fias_port_number} closed"
-        if self.fias_port_number is None:
+            return f"port {self.down_port} closed"
+        if self.down_port is None:
             return "up already"
-        endpoint = f"tcp:port={self.fias_port_number}:interface=127.0.0.1"
+        endpoint = f"tcp:port={self.down_port}:interface=127.0.0.1"
         sim.fias_port = yield serverFromString(self.reactor, endpoint).listen(sim.fias_factory)
-        self.fias_port_number = None
+        self.down_port = None
+        return "listening again"
+
+    @inlineCallbacks
+    def _soap_link(self, action: str) -> Any:
+        """SOAP has no standing connection: ``drop`` cuts the next request's connection before
+        the PMS handles it (knob ``drop_requests``); ``down``/``up`` stop and restart the
+        PMS's web service on its port."""
+        from twisted.internet.endpoints import serverFromString
+
+        sim, profile = self.stack.sim, self.scenario.profile.value
+        if action == "drop":
+            yield self.stack.control("PUT", "/faults", {"drop_requests": 1})
+            return "the next request's connection will be cut"
+        port = sim.soap_ports[profile]
+        if action == "down":
+            if self.down_port is not None:
+                return "down already"
+            self.down_port = port.getHost().port
+            self._soap_site = port.factory
+            yield port.stopListening()
+            return f"port {self.down_port} closed"
+        if self.down_port is None:
+            return "up already"
+        endpoint = f"tcp:port={self.down_port}:interface=127.0.0.1"
+        sim.soap_ports[profile] = yield serverFromString(self.reactor, endpoint).listen(
+            self._soap_site
+        )
+        self.down_port = None
         return "listening again"
 
     @inlineCallbacks
@@ -2373,7 +2435,15 @@ def _is_posting(raw: bytes, profile: Profile) -> bool:
     """A posting request (not an inquiry, not a balance inquiry) among a leg's messages."""
     if profile is Profile.FIAS:
         return raw.startswith(b"PR|") and b"|TA" in raw
-    return b"Envelope" in raw and not re.search(rb"(?i)LogIn|Folio|Search", raw[:4000])
+    return any(marker in raw for marker in _SOAP_POSTINGS.get(profile.value, ()))
+
+
+#: The request elements that post on each SOAP profile (charges, payments, deposits).
+_SOAP_POSTINGS = {
+    "opera-htng": (b"PostChargeRequest", b"PostPaymentRequest"),
+    "rezlynx": (b"PostToRoom>", b"AddPayment>", b"AddDeposit>"),
+    "htng-async": (b"ChargePostingRQ",),
+}
 
 
 def _lines_match(

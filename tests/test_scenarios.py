@@ -59,6 +59,9 @@ def test_the_library_covers_every_journey_and_fault_the_product_handles():
         "fias-no-show-deposit", "fias-guest-checked-out", "fias-unknown-code-at-pms",
         "fias-unmapped-item-code", "fias-night-audit-mid-journey", "fias-link-drop",
         "fias-ry-then-success", "fias-duplicate-event", "fias-dropped-pa-unknown",
+        "opera-htng-deposit-journey", "rezlynx-deposit-journey", "htng-async-deposit-journey",
+        "opera-htng-code-renamed", "rezlynx-session-expiry", "htng-async-duplicate-callback",
+        "htng-async-late-callback", "htng-async-missing-callback",
     } <= names  # fmt: skip
 
 
