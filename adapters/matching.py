@@ -349,7 +349,21 @@ class CandidateFinder:
                 continue
             found: list[PmsGuest] = []
             for term in terms:
-                guests = yield self.search(term)
+                try:
+                    guests = yield self.search(term)
+                except Exception as exc:  # e.g. a name the link's encoding cannot carry
+                    # Recorded, so one bad search never blocks the postings behind it.
+                    log.warn(
+                        "candidate search for {event_id} failed: {error}",
+                        event_id=match.event_id,
+                        error=str(exc),
+                    )
+                    self.journal.record_candidates(
+                        match.event_id,
+                        (),
+                        f"the PMS search by {term!r} failed ({exc}); assign the record by hand",
+                    )
+                    break
                 if guests is None:
                     log.info(
                         "candidate search for {event_id} postponed: the PMS cannot answer now",
@@ -357,27 +371,40 @@ class CandidateFinder:
                     )
                     return
                 found.extend(guests)
-            amount, paid_on = _payment_facts(self.journal, record, body)
-            candidates = rank_candidates(
-                found,
-                guest_name=name,
-                amount=amount,
-                currency=self.prop.currency,
-                paid_on=paid_on,
-                arrival=_date(booking.get("arrival")),
-                departure=_date(booking.get("departure")),
-            )
-            self.journal.record_candidates(
-                match.event_id,
-                candidates,
-                f"searched the PMS by name for {', '.join(repr(t) for t in terms)}: "
-                f"{len(candidates)} candidate(s)",
-            )
-            log.info(
-                "event {event_id}: {count} candidate(s) found by name",
-                event_id=match.event_id,
-                count=len(candidates),
-            )
+            else:
+                self._record(match, record, booking, name, terms, found)
+
+    def _record(
+        self,
+        match: Any,
+        record: Any,
+        booking: dict[str, Any],
+        name: str | None,
+        terms: tuple[str, ...],
+        found: list[PmsGuest],
+    ) -> None:
+        """Rank what the searches found and journal it with the event."""
+        amount, paid_on = _payment_facts(self.journal, record, _body(record))
+        candidates = rank_candidates(
+            found,
+            guest_name=name,
+            amount=amount,
+            currency=self.prop.currency,
+            paid_on=paid_on,
+            arrival=_date(booking.get("arrival")),
+            departure=_date(booking.get("departure")),
+        )
+        self.journal.record_candidates(
+            match.event_id,
+            candidates,
+            f"searched the PMS by name for {', '.join(repr(t) for t in terms)}: "
+            f"{len(candidates)} candidate(s)",
+        )
+        log.info(
+            "event {event_id}: {count} candidate(s) found by name",
+            event_id=match.event_id,
+            count=len(candidates),
+        )
 
 
 def _body(record: Any) -> dict[str, Any]:

@@ -111,3 +111,75 @@ def test_at_most_ten_candidates_are_kept():
                              paid_on=None)  # fmt: skip
     assert len(ranked) == MAX_CANDIDATES
     assert [c.rank for c in ranked] == list(range(1, 11))
+
+
+# -- the finder (run by the dispatcher) ------------------------------------------------------------
+
+
+def finder_setup(tmp_path, search):
+    from types import SimpleNamespace
+
+    from twisted.internet import task
+
+    from adapters.domain import Booking, EventType, Payment, PaymentEvent, PaymentKind
+    from adapters.journal import Journal
+    from adapters.matching import CandidateFinder
+
+    now = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
+    journal = Journal(str(tmp_path / "j.sqlite"), reactor=task.Clock(), now=lambda: now)
+    event = PaymentEvent(
+        "evt_blank", EventType.PAYMENT_SUCCEEDED, "GRAND-LONDON",
+        dt.datetime(2026, 11, 27, 10, 4, 5, tzinfo=dt.UTC),
+        payment=Payment(PaymentKind.BALANCE, 5000, "GBP", "pi_1", "onejourney", "succeeded"),
+        booking=Booking("", "Jane Doe"),
+    )  # fmt: skip
+    body = (
+        b'{"booking":{"confirmation_number":"","guest_name":"Jane Doe"},"event_id":"evt_blank",'
+        b'"occurred_at":"2026-11-27T10:04:05Z","payment":{"amount":5000,"currency":"GBP"}}'
+    )
+    plan = SimpleNamespace(outcome="exception", reason="no number", legs=(), by_hand=(),
+                           target="reservation", match_reason="no confirmation number")  # fmt: skip
+    journal.record_event(event, body, plan)
+    prop = SimpleNamespace(name="GRAND-LONDON", currency="GBP", profile="fias")
+    return journal, CandidateFinder(journal, prop, search)
+
+
+def test_the_finder_searches_each_term_ranks_and_journals_once(tmp_path):
+    from twisted.internet import defer
+
+    asked = []
+
+    def search(term):
+        asked.append(term)
+        return defer.succeed([JANE] if term == "Doe" else [])
+
+    journal, finder = finder_setup(tmp_path, search)
+    assert finder.has_work()
+    finder.run()
+    assert asked == ["Doe", "Jane"] and not finder.has_work()
+    match = journal.match("evt_blank")
+    assert [(c.confirmation_number, c.score) for c in match.candidates] == [("123456", 85)]
+    journal.close()
+
+
+def test_a_search_the_pms_cannot_answer_now_stays_pending(tmp_path):
+    from twisted.internet import defer
+
+    journal, finder = finder_setup(tmp_path, lambda term: defer.succeed(None))
+    finder.run()
+    assert finder.has_work()
+    journal.close()
+
+
+def test_a_search_that_fails_is_journaled_and_never_blocks_the_queue(tmp_path):
+    """A name the link cannot encode (or any error) ends the search with a note; the match is
+    no longer pending, so the dispatcher's next pass goes on to the postings."""
+    from twisted.internet import defer
+
+    journal, finder = finder_setup(tmp_path, lambda term: defer.fail(ValueError("PI: cp1252")))
+    finder.run()
+    assert not finder.has_work()
+    assert journal.match("evt_blank").search_note == (
+        "the PMS search by 'Doe' failed (PI: cp1252); assign the record by hand"
+    )
+    journal.close()
