@@ -843,7 +843,10 @@ class GatewayAPI(Resource):
         return self._answer(request, 200, {"legs": [leg_json(leg) for leg in legs]})
 
     def _get_leg(self, request: server.Request, source: str, leg_id: str) -> bytes:
-        return self._answer(request, 200, leg_json(self._find_leg(leg_id)))
+        leg = self._find_leg(leg_id)
+        return self._answer(
+            request, 200, {**leg_json(leg), "hold": self._journal.hold_of(leg.leg_id)}
+        )
 
     def _get_exceptions(self, request: server.Request, source: str) -> bytes:
         return self._answer(

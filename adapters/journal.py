@@ -1872,9 +1872,14 @@ class Journal:
 
     def pending_matches(self, property: str) -> list[Match]:
         """Candidate searches still to run for a property, oldest first."""
+        # Not for what an operator closed meanwhile: a resolved event, or a leg no longer
+        # rejected (resolved, or assigned and on its way).
         rows = self._db.execute(
-            "SELECT event_id FROM matches WHERE property = ? AND status = 'pending'"
-            " ORDER BY requested_at, event_id",
+            "SELECT m.event_id FROM matches m JOIN events e ON e.event_id = m.event_id"
+            " LEFT JOIN legs l ON l.leg_id = m.leg_id"
+            " WHERE m.property = ? AND m.status = 'pending' AND e.status != 'resolved'"
+            " AND (m.leg_id IS NULL OR l.state = 'rejected')"
+            " ORDER BY m.requested_at, m.event_id",
             (property,),
         ).fetchall()
         return [m for (event_id,) in rows if (m := self.match(event_id)) is not None]

@@ -473,3 +473,15 @@ def test_the_mismatch_compares_the_amounts_as_received_not_converted(journal, in
     record(journal, intake, prop, event(payment__amount=12345, payment__currency="JPY"))
     record(journal, intake, prop, event(event_id="evt_b", payment__amount=6419))
     assert [f.kind for f in journal.flags("evt_b")] == ["amount_mismatch"]
+
+
+def test_no_search_runs_for_what_an_operator_closed_meanwhile(journal, intake, prop):
+    record(journal, intake, prop, event(booking__confirmation_number=""))
+    (leg,) = record(journal, intake, prop, event(event_id="evt_leg")).legs
+    journal.mark_sent(leg.leg_id, 3)
+    journal.mark_rejected(leg.leg_id, "NG", "no reservation G#123456")
+    journal.request_match("evt_leg", "no reservation G#123456", leg_id=leg.leg_id)
+    assert {m.event_id for m in journal.pending_matches("GRAND-LONDON")} == {"evt_pay", "evt_leg"}
+    journal.resolve_event("evt_pay", "alice", "duplicate of a phone payment")
+    journal.resolve(leg.leg_id, "alice", "posted by hand")
+    assert journal.pending_matches("GRAND-LONDON") == []
