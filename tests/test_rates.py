@@ -256,3 +256,20 @@ def test_check_config_reports_a_missing_or_broken_rates_file_and_a_bad_threshold
     assert broken.value.errors == [
         "gateway.rates: rates.csv: line 2: rate 'x' must be a positive decimal like 0.0052"
     ]
+
+
+def test_check_config_summary_names_the_rates_and_the_threshold(tmp_path: Path, capsys):
+    from adapters.cli import main
+
+    (tmp_path / "rates.csv").write_text(RATES, encoding="utf-8")
+    (tmp_path / "gateway.toml").write_text(CONFIG, encoding="utf-8")
+    assert main(["check-config", str(tmp_path / "gateway.toml"), "--no-secrets"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[2] == f"  rates {tmp_path / 'rates.csv'}: 5 rows (EUR/GBP, GBP/BHD, JPY/GBP)"
+    assert out[-1].endswith(", approval over 1000.00 GBP")
+
+
+def test_the_example_rates_file_is_valid():
+    example = Path(__file__).resolve().parent.parent / "examples" / "rates.csv"
+    table = RateTable.from_file(example)
+    assert table.convert(12345, "JPY", "GBP", NOV_21).amount == 6419

@@ -11,6 +11,7 @@ import argparse
 from typing import Any
 
 from adapters.config import ConfigInvalid, GatewayConfig, load_config, missing_secrets
+from adapters.money import format_minor
 
 
 def register(subparsers: Any) -> None:
@@ -50,6 +51,15 @@ def summary(config: GatewayConfig) -> str:
         f"  listen {gateway.listen}{' (public allowed)' if gateway.allow_public else ''}; "
         f"journal {gateway.journal}; max body {gateway.max_body_bytes} bytes",
     ]
+    if gateway.rates is not None:
+        from adapters.rates import RateTable
+
+        rates = RateTable.from_file(gateway.rates).rates
+        pairs = sorted({f"{r.base}/{r.quote}" for r in rates})
+        lines.append(
+            f"  rates {gateway.rates}: {len(rates)} row{'s' if len(rates) != 1 else ''}"
+            + (f" ({', '.join(pairs)})" if pairs else "")
+        )
     for source in config.sources.values():
         lines.append(f"  source {source.name}: secret from ${source.secret_env}")
     for prop in config.properties.values():
@@ -61,5 +71,10 @@ def summary(config: GatewayConfig) -> str:
             f"{len(codes.payment_types)} payment type"
             f"{'s' if len(codes.payment_types) != 1 else ''}"
             f"{'' if prop.allow_negative else ', refunds by hand'}"
+            + (
+                f", approval over {format_minor(prop.approval_threshold, prop.currency)}"
+                if prop.approval_threshold is not None
+                else ""
+            )
         )
     return "\n".join(lines)
