@@ -9,7 +9,11 @@ this script, which plays the payment platform. It prints:
   while the gateway is not connected: the simulator keeps one link at a time), in pairs/s;
 - **throughput run**: N signed balance payments (one leg each) POSTed as fast as
   ``--concurrency`` connections allow: events/s accepted (202), legs/s posted (ASOK, from the
-  journal's transition times), and the ratio of legs/s to the bare driver's pairs/s;
+  journal's transition times) while events keep arriving, and the ratio of legs/s to the bare
+  driver's pairs/s;
+- **backlog run**: N more events accepted while the PMS runs a night audit (``NS``: the legs
+  wait), then ``NE``: the gateway's posting rate alone, with no ingest competing for its one
+  thread, and its ingest rate alone;
 - **paced run**: events at ``--rate`` per second (300): p50/p99/max latency from the POST
   leaving this script to the gateway journaling the ``ASOK`` (``posted``), and the 202 latency;
 - the gateway's peak RSS (``VmHWM`` of ``/proc/<pid>/status``).
@@ -212,8 +216,35 @@ def event(n: int, prefix: str) -> bytes:
     ).encode()
 
 
-def run_client(base: str, runs: list[dict[str, Any]]) -> None:
-    """Send each run's events with Twisted/treq; fills in each run's send and 202 times."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def commit_probe(directory: Path, commits: int = 500) -> tuple[float, float]:
+    """How fast this disk commits right now: p50 and mean ms of a small SQLite transaction in
+    WAL mode with synchronous=FULL, as the journal's. Other load on the machine shows here."""
+    conn = sqlite3.connect(directory / "probe.sqlite", isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("CREATE TABLE t (x BLOB)")
+    times = []
+    for _ in range(commits):
+        started = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO t VALUES (?)", (b"x" * 200,))
+        conn.execute("COMMIT")
+        times.append((time.perf_counter() - started) * 1000)
+    conn.close()
+    return statistics.median(times), statistics.fmean(times)
+
+
+def run_client(base: str, control: str, runs: list[dict[str, Any]], pid: int) -> None:
+    """Send each run's events with Twisted/treq; fills in each run's send and 202 times.
+
+    A run with ``hold`` is sent during a night audit (the legs wait, nothing is posted), which
+    then ends: the gateway drains the whole backlog at its own pace."""
     import treq
     from twisted.internet import defer, task
     from twisted.web.client import HTTPConnectionPool
@@ -247,6 +278,9 @@ def run_client(base: str, runs: list[dict[str, Any]]) -> None:
                     raise RuntimeError(f"event {n}: HTTP {response.code}")
                 run["acked"][n] = time.time()
 
+            if run.get("hold"):
+                yield treq.post(control + "/night-audit/start", pool=pool)
+                yield task.deferLater(reactor, 0.3, lambda: None)  # NS reaches the gateway
             started = time.time()
             run["started"] = started
             calls = []
@@ -260,6 +294,9 @@ def run_client(base: str, runs: list[dict[str, Any]]) -> None:
                     calls.append(semaphore.run(post, n))
             yield defer.gatherResults(calls, consumeErrors=True)
             run["all_acked"] = time.time()
+            run["cpu_from"] = cpu_seconds(pid)
+            if run.get("hold"):
+                yield treq.post(control + "/night-audit/end", pool=pool)
             # Wait until the gateway has posted everything before the next run.
             while True:
                 response = yield treq.get(base + "/healthz", pool=pool)
@@ -268,6 +305,7 @@ def run_client(base: str, runs: list[dict[str, Any]]) -> None:
                     break
                 yield task.deferLater(reactor, 0.01, lambda: None)
             run["drained"] = time.time()
+            run["cpu_to"] = cpu_seconds(pid)
             run["exceptions"] = health["exceptions"]
             yield pool.closeCachedConnections()
 
@@ -292,6 +330,13 @@ def posted_times(journal: Path, prefix: str) -> dict[int, float]:
         int(event_id.rsplit("_", 1)[1]): dt.datetime.fromisoformat(when).timestamp()
         for event_id, when in rows
     }
+
+
+def posting_rate(posted: dict[int, float]) -> float:
+    """Legs per second between the first and the last posting."""
+    if len(posted) < 2:
+        return float("nan")
+    return (len(posted) - 1) / (max(posted.values()) - min(posted.values()))
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -353,10 +398,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         paced_events = int(args.rate * args.seconds)
         runs: list[dict[str, Any]] = [
             {"prefix": "tput", "events": args.events, "concurrency": args.concurrency},
+            {"prefix": "drain", "events": args.events, "concurrency": args.concurrency,
+             "hold": True},
             {"prefix": "paced", "events": paced_events, "concurrency": paced_events,
              "rate": args.rate},
         ]  # fmt: skip
-        run_client(base, runs)
+        run_client(base, control, runs, gateway.pid)
         rss = peak_rss_mb(gateway.pid)
         gateway.send_signal(signal.SIGTERM)
         code = gateway.wait(timeout=60)
@@ -365,12 +412,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"bench: foliogate run exited {code}; see {workdir / 'gateway.log'}")
 
         journal = workdir / "journal.sqlite"
-        tput, paced = runs
+        tput, drain, paced = runs
         posted = posted_times(journal, "tput")
         accept_rate = tput["events"] / (tput["all_acked"] - tput["started"])
-        first, last = min(posted.values()), max(posted.values())
-        legs_rate = (len(posted) - 1) / (last - first) if len(posted) > 1 else float("nan")
+        legs_rate = posting_rate(posted)
         end_to_end = len(posted) / (tput["drained"] - tput["started"])
+        held_accept_rate = drain["events"] / (drain["all_acked"] - drain["started"])
+        drain_rate = posting_rate(posted_times(journal, "drain"))
+        drain_cpu_ms = (drain["cpu_to"] - drain["cpu_from"]) * 1000 / drain["events"]
+        probe_p50, probe_mean = commit_probe(workdir)
 
         posted_paced = posted_times(journal, "paced")
         latencies = [(posted_paced[n] - paced["sent"][n]) * 1000 for n in posted_paced]
@@ -397,6 +447,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  legs posted (ASOK)         {legs_rate:10,.0f} legs/s  (first to last posting; "
           f"{end_to_end:,.0f}/s from first POST to drained)")  # fmt: skip
     print(f"  ratio to the bare driver   {legs_rate / bare_rate:10.1%}")
+    print(f"backlog run: {drain['events']} events accepted during a night audit, then NE")
+    print(f"  events accepted (202)      {held_accept_rate:10,.0f} events/s  (nothing posting)")
+    print(f"  backlog drained (ASOK)     {drain_rate:10,.0f} legs/s  (nothing arriving)")
+    print(f"  ratio to the bare driver   {drain_rate / bare_rate:10.1%}")
+    print(f"  gateway CPU per leg        {drain_cpu_ms:10.2f} ms  (user + system; "
+          f"{1000 / drain_cpu_ms:,.0f} legs/s if CPU were all it waited for)")  # fmt: skip
     print(f"paced run: {paced['events']} events offered at {offered:,.0f}/s")
     print(
         f"  POST -> ASOK latency       p50 {percentile(latencies, 0.5):6.1f} ms   "
@@ -406,8 +462,12 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"p99 {percentile(ack_latencies, 0.99):6.1f} ms   "
           f"mean {statistics.fmean(ack_latencies):.1f} ms")  # fmt: skip
     print(f"gateway peak RSS (VmHWM)     {rss:10.1f} MB")
-    print(f"exceptions {tput['exceptions'] + paced['exceptions']}, folio lines booked {booked} "
-          f"(expected {tput['events'] + paced['events']})")  # fmt: skip
+    print(f"disk commit probe            p50 {probe_p50:.3f} ms, mean {probe_mean:.3f} ms "
+          f"(SQLite WAL, synchronous=FULL, after the runs; os.getloadavg() "
+          f"{os.getloadavg()[0]:.1f})")  # fmt: skip
+    expected = sum(run["events"] for run in runs)
+    exceptions = sum(run["exceptions"] for run in runs)
+    print(f"exceptions {exceptions}, folio lines booked {booked} (expected {expected})")
     print()
     print("Goals (issue 3 section 8)")
     p99 = percentile(latencies, 0.99)
