@@ -85,7 +85,7 @@ from twisted.python.failure import Failure
 from twisted.web import _newclient
 from twisted.web.client import Agent, HTTPConnectionPool, ResponseDone
 from twisted.web.http import PotentialDataLoss
-from twisted.web.iweb import IBodyProducer
+from twisted.web.iweb import IAgentEndpointFactory, IBodyProducer
 from zeep.plugins import Plugin
 from zeep.transports import Transport
 from zeep.wsdl.utils import get_or_create_header
@@ -385,6 +385,41 @@ class _BoundedBody(Protocol):
             self.finished.errback(reason)
 
 
+@implementer(IAgentEndpointFactory)
+class _NoDelayEndpoints:
+    """Twisted's own endpoints for http/https (as :class:`Agent` makes them), with Nagle's
+    algorithm off: the request goes out in two writes (head, then body), and on a keep-alive
+    connection the second would wait for the peer's delayed ACK of the first (up to 40 ms)."""
+
+    def __init__(self, reactor: Any, *, connect_timeout: float) -> None:
+        from twisted.web.client import BrowserLikePolicyForHTTPS, _StandardEndpointFactory
+
+        self._endpoints = _StandardEndpointFactory(
+            reactor, BrowserLikePolicyForHTTPS(), connect_timeout, None
+        )
+
+    def endpointForURI(self, uri: Any) -> Any:  # noqa: N802 - Twisted's interface
+        return _NoDelayEndpoint(self._endpoints.endpointForURI(uri))
+
+
+class _NoDelayEndpoint:
+    def __init__(self, endpoint: Any) -> None:
+        self._endpoint = endpoint
+
+    def connect(self, factory: Any) -> Deferred[Any]:
+        def no_delay(protocol: Any) -> Any:
+            transport = getattr(protocol, "transport", None)
+            while transport is not None:  # through a TLS wrapper down to TCP
+                if hasattr(transport, "setTcpNoDelay"):
+                    transport.setTcpNoDelay(True)
+                    break
+                transport = getattr(transport, "transport", None)
+            return protocol
+
+        connected: Deferred[Any] = self._endpoint.connect(factory)
+        return connected.addCallback(no_delay)
+
+
 #: Failures that prove the request never left (no connection was made).
 _NOT_SENT_FAILURES = (
     net_error.ConnectError,  # refused, no route, DNS lookup failed...
@@ -425,7 +460,8 @@ class SoapHttp:
             pool.cachedConnectionTimeout = CACHED_CONNECTION_SECONDS
             pool.retryAutomatically = False  # never for POST; say so for every method
         self.pool = pool
-        self._client = HTTPClient(Agent(reactor, pool=pool, connectTimeout=timeout))
+        endpoints = _NoDelayEndpoints(reactor, connect_timeout=timeout)
+        self._client = HTTPClient(Agent.usingEndpointFactory(reactor, endpoints, pool=pool))
 
     def post(self, body: bytes, headers: Mapping[str, str]) -> Deferred[HttpAnswer]:
         exchange = self._exchange(body, headers)
