@@ -21,6 +21,7 @@ the rules of issue 3 section 4 and DESIGN section 5:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -206,10 +207,10 @@ class FiasChannel:
         """For a leg to an A/R account, the invoices its payment names; None for a guest leg."""
         if self.journal is None:
             return None
-        record = self.journal.event(leg.event_id)
-        if record is None or record.target != PostingTarget.ACCOUNT.value:
+        found = self.journal.target_of(leg.event_id)
+        if found is None or found[0] != PostingTarget.ACCOUNT.value:
             return None
-        return invoices_of(record.body_json())
+        return invoices_of(json.loads(found[1]))
 
 
 class Dispatcher:

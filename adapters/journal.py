@@ -1809,6 +1809,14 @@ class Journal:
             rounding=row[11],
         )
 
+    def target_of(self, event_id: str) -> tuple[str, bytes] | None:
+        """(what the confirmation number names, the stored body) of an event, in one query:
+        the channel asks this for every leg it posts."""
+        row = self._db.execute(
+            "SELECT target, body FROM events WHERE event_id = ?", (event_id,)
+        ).fetchone()
+        return None if row is None else (str(row[0]), bytes(row[1]))
+
     def flags(self, event_id: str) -> list[Flag]:
         rows = self._db.execute(
             "SELECT event_id, kind, detail, related_event_id, created_at FROM flags"
