@@ -78,7 +78,7 @@ def configure(workdir: Path, *, threshold: int | None = None, rates: bool = Fals
             path.write_text(RATES, encoding="utf-8")
             gateway = dataclasses.replace(gateway, rates=path)
         prop = dataclasses.replace(
-            config.properties[PROPERTY], answer_timeout_seconds=1.0, approval_threshold=threshold
+            config.properties[PROPERTY], answer_timeout_seconds=2.0, approval_threshold=threshold
         )
         return dataclasses.replace(config, gateway=gateway, properties={PROPERTY: prop})
 
