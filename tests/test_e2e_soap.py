@@ -304,13 +304,13 @@ def test_htng_async_duplicate_callback_is_a_no_op(tmp_path):
 
 @pytest_twisted.inlineCallbacks
 def test_htng_async_missing_callback_is_unknown(tmp_path):
-    stack = yield start_stack(tmp_path, "htng-async", timeout=0.5)
+    stack = yield start_stack(tmp_path, "htng-async", timeout=1.0)
     try:
         yield set_faults(stack, drop_callbacks=1)
         yield accept(stack, payment_event("htng-async", "evt_miss", "123456", 2500))
         (leg,) = yield stack.wait_for_legs("evt_miss", DONE)
         assert leg.state is LegState.UNKNOWN
-        assert leg.reason == "acknowledged, but no result callback within 0.5 s"
+        assert leg.reason == "acknowledged, but no result callback within 1 s"
         assert [e.leg_id for e in stack.journal.exceptions()] == [leg.leg_id]
     finally:
         yield stack.stop()
@@ -318,9 +318,9 @@ def test_htng_async_missing_callback_is_unknown(tmp_path):
 
 @pytest_twisted.inlineCallbacks
 def test_htng_async_late_callback_is_journaled_and_reported_not_acted_on(tmp_path):
-    stack = yield start_stack(tmp_path, "htng-async", timeout=0.5)
+    stack = yield start_stack(tmp_path, "htng-async", timeout=1.0)
     try:
-        yield set_faults(stack, callback_delay_ms=1500)
+        yield set_faults(stack, callback_delay_ms=2500)
         yield accept(stack, payment_event("htng-async", "evt_late", "123456", 2500))
         (leg,) = yield stack.wait_for_legs("evt_late", DONE)
         assert leg.state is LegState.UNKNOWN
