@@ -116,7 +116,9 @@ Step kinds (the key that names the step, and its value):
       (substrings of the leg's outgoing messages).
     - ``trial-balance``: ``business_date`` (or "all", the default); ``codes``,
       ``payment_types``.
-    - ``reconciliation``: ``date``; ``reconciled``, ``unreconciled`` (open payments).
+    - ``reconciliation`` (``adapters.reconcile``, in UTC): ``date`` (default: the hotel's
+      business date); ``reconciled``; ``unreconciled`` (how many captured payments are open);
+      ``open`` (the event ids of those payments).
 
 Amounts are integer minor units of the property's currency (5000 = 50.00 GBP), never floats.
 The DESIGN section 3 invariants checked after the last step (and by ``expect =
@@ -831,7 +833,12 @@ _EXPECT_PARAMS: dict[str, dict[str, Callable[[Any], Any]]] = {
     "balance": {"of": _v_str, "balance": _v_amount},
     "wire": {"of": _v_str, "leg": _v_index, "postings": _v_int, "contains": _v_strs},
     "trial-balance": {"business_date": _v_str, "codes": _v_int_map, "payment_types": _v_int_map},
-    "reconciliation": {"date": _v_date, "reconciled": _v_bool, "unreconciled": _v_int},
+    "reconciliation": {
+        "date": _v_date,
+        "reconciled": _v_bool,
+        "unreconciled": _v_int,
+        "open": _v_strs,
+    },
 }
 _EXPECT_REQUIRED = {
     "folio": ("confirmation",),
@@ -2273,28 +2280,26 @@ class _Run:
         return f"net {self.money(trial['net'])}"
 
     def _expect_reconciliation(self, step: Step) -> Any:
-        try:
-            from adapters import reconcile as reconciliation
-        except ImportError:
-            raise _StepFailed("this build has no reconciliation (adapters.reconcile)") from None
-        date = dt.date.fromisoformat(step.get("date")) if step.get("date") else None
-        report = _reconcile(
-            reconciliation,
+        """``adapters.reconcile`` for the property and a business date (default: the hotel's
+        first), in UTC: every captured payment against what posted."""
+        from adapters.reconcile import reconcile
+
+        raw = step.get("date") or _hotel_business_date(self.scenario.hotel_data)
+        report = reconcile(
             self.journal,
-            self.scenario.config,
             self.scenario.property,
-            date,
-            self.now(),
+            dt.date.fromisoformat(raw),
+            now=self.now(),
+            tz=dt.UTC,
         )
-        open_items = [
-            p
-            for p in report.payments
-            if str(getattr(p, "status", "")) not in ("posted", "resolved", "PaymentStatus.POSTED")
-        ]
+        open_items = list(report.unreconciled)
+        have_open = sorted(self.sid_of(p.event_id) for p in open_items)
         mismatches = []
-        if "reconciled" in step.params and bool(report.reconciled) != step.get("reconciled"):
+        if "reconciled" in step.params and report.reconciled != step.get("reconciled"):
             mismatches.append(
-                Mismatch("reconciled", str(step.get("reconciled")), str(bool(report.reconciled)))
+                Mismatch(
+                    f"reconciled on {raw}", str(step.get("reconciled")), str(report.reconciled)
+                )
             )
         if "unreconciled" in step.params and len(open_items) != step.get("unreconciled"):
             mismatches.append(
@@ -2302,13 +2307,23 @@ class _Run:
                     "unreconciled payments", str(step.get("unreconciled")), str(len(open_items))
                 )
             )
-        if mismatches:
-            raise _StepFailed(
-                "the reconciliation is not as expected",
-                mismatches,
-                notes=[repr(p) for p in open_items][:10],
+        if "open" in step.params and have_open != sorted(step.get("open")):
+            mismatches.append(
+                Mismatch(
+                    "open payments",
+                    ", ".join(sorted(step.get("open"))) or "(none)",
+                    ", ".join(have_open) or "(none)",
+                )
             )
-        return _done("reconciled" if report.reconciled else f"{len(open_items)} open item(s)")
+        notes = [
+            f"{self.sid_of(p.event_id)}: {self.money(p.amount)} {p.status.value}: {p.reason}"
+            for p in open_items
+        ]
+        if mismatches:
+            raise _StepFailed("the reconciliation is not as expected", mismatches, notes[:10])
+        posted = sum(1 for p in report.payments if p.status.value == "posted")
+        text = "reconciled" if report.reconciled else f"{len(open_items)} open payment(s)"
+        return _done(f"{text}; {posted} of {len(report.payments)} payment(s) posted on {raw}")
 
     # -- invariants -----------------------------------------------------------------------------
 
@@ -2505,19 +2520,6 @@ def _entries_text(entries: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def _reconcile(module: Any, journal: Any, config: Any, prop: str, date: Any, now: Any) -> Any:
-    """Call :func:`adapters.reconcile.reconcile` with what this build's signature takes."""
-    import inspect
-
-    func = module.reconcile
-    wanted = inspect.signature(func).parameters
-    offered = {
-        "journal": journal,
-        "config": config,
-        "property": prop,
-        "business_date": date,
-        "date": date,
-        "now": now,
-    }
-    kwargs = {k: v for k, v in offered.items() if k in wanted}
-    return func(**kwargs)
+def _hotel_business_date(hotel: Mapping[str, Any]) -> str:
+    value = hotel.get("hotel", {}).get("business_date")
+    return value.isoformat() if isinstance(value, dt.date) else str(value or "2026-11-27")

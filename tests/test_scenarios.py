@@ -61,7 +61,7 @@ def test_the_library_covers_every_journey_and_fault_the_product_handles():
         "fias-ry-then-success", "fias-duplicate-event", "fias-dropped-pa-unknown",
         "opera-htng-deposit-journey", "rezlynx-deposit-journey", "htng-async-deposit-journey",
         "opera-htng-code-renamed", "rezlynx-session-expiry", "htng-async-duplicate-callback",
-        "htng-async-late-callback", "htng-async-missing-callback",
+        "htng-async-late-callback", "htng-async-missing-callback", "fias-reconciliation",
     } <= names  # fmt: skip
 
 
