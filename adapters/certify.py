@@ -1174,10 +1174,10 @@ class _Suite:
                 "answers synchronously: there are no result callbacks",
             )
         steps = [
-            {"faults": {"callback_delay_ms": 1000}},
+            {"faults": {"callback_delay_ms": 2500}},
             self.event("balance", "pay", IN_HOUSE, self.small),
             self.wait("pay"),
-            self.legs("pay", states="unknown", reason="no result callback within 0.5 s"),
+            self.legs("pay", states="unknown", reason="no result callback within 1 s"),
             {"expect": "exceptions", "entries": [{"of": "pay", "leg": 0, "state": "unknown"}]},
         ]
         return self.entry(
@@ -1189,7 +1189,7 @@ class _Suite:
             ),
             steps,
             "unknown after the answer timeout; the late result is journaled",
-            gateway_set={"answer_timeout_seconds": 0.5},
+            gateway_set={"answer_timeout_seconds": 1.0},
         )
 
     def duplicate_callback(self) -> SuiteEntry:

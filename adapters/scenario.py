@@ -41,7 +41,7 @@ The file (every key but ``title`` and ``steps`` is optional)::
     # or, instead of config: [gateway.inline], a whole property table (profile, codes, fias...)
 
     [run]                            # how fast the run goes (defaults shown)
-    answer_timeout_seconds = 1.0     # replaces the property's (0: keep it), unless
+    answer_timeout_seconds = 2.0     # replaces the property's (0: keep it), unless
                                      # [gateway.set] names answer_timeout_seconds itself
     backoff_initial_seconds = 0.1    # retry backoff after RY or a lost link (jitter is 0)
     backoff_cap_seconds = 0.4
@@ -328,7 +328,7 @@ def _emit_table(lines: list[str], path: list[str], table: Mapping[str, Any], hea
 class RunSettings:
     """How fast a run goes (``[run]``); production values would make a run take minutes."""
 
-    answer_timeout_seconds: float = 1.0  # 0: keep the property's
+    answer_timeout_seconds: float = 2.0  # 0: keep the property's
     backoff_initial_seconds: float = 0.1
     backoff_cap_seconds: float = 0.4
     step_timeout_seconds: float = 5.0
