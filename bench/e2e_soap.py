@@ -534,6 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"({r['drain_rate']:,.0f} legs/s from the first POST to drained); gateway CPU "
               f"{r['cpu_per_leg'] * 1000:.2f} ms per leg (ingest, journal, SOAP, folio read: "
               f"{1 / r['cpu_per_leg']:,.0f} legs/s if CPU were all it waited for)")  # fmt: skip
+    print(f"os.getloadavg() after the runs: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     if args.profile:
         import pstats
 
