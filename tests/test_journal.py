@@ -522,7 +522,7 @@ def test_retried_leg_keeps_its_place_in_arrival_order(journal):
 
 
 def test_posting_numbers_are_committed_before_returning_and_never_reused(path, clock, now):
-    j = Journal(path, reactor=clock, now=now)
+    j = Journal(path, reactor=clock, now=now, posting_number_block=1)
     assert [j.next_posting_number("GRAND-LONDON") for _ in range(3)] == [1, 2, 3]
     assert j.next_posting_number("OTHER") == 1
     # Another connection sees the number as soon as it is returned: it is on disk.
@@ -532,8 +532,23 @@ def test_posting_numbers_are_committed_before_returning_and_never_reused(path, c
         ).fetchone() == (3,)
     j.close()
 
-    reopened = Journal(path, reactor=clock, now=now)
+    reopened = Journal(path, reactor=clock, now=now, posting_number_block=1)
     assert reopened.next_posting_number("GRAND-LONDON") == 4
+    reopened.close()
+
+
+def test_posting_numbers_are_reserved_in_blocks_and_a_restart_skips_the_rest(path, clock, now):
+    """One commit reserves a block; numbers come from memory; a restart never reuses one."""
+    j = Journal(path, reactor=clock, now=now, posting_number_block=4)
+    assert [j.next_posting_number("GRAND-LONDON") for _ in range(5)] == [1, 2, 3, 4, 5]
+    with sqlite3.connect(path) as other:  # the high-water mark on disk covers every number
+        assert other.execute(
+            "SELECT last FROM posting_numbers WHERE property = 'GRAND-LONDON'"
+        ).fetchone() == (8,)
+    j.close()
+
+    reopened = Journal(path, reactor=clock, now=now, posting_number_block=4)
+    assert [reopened.next_posting_number("GRAND-LONDON") for _ in range(2)] == [9, 10]
     reopened.close()
 
 
@@ -542,6 +557,7 @@ def test_posting_number_wraps_from_99999999_to_1(journal):
         "INSERT INTO posting_numbers (property, last) VALUES ('P', ?)",
         (MAX_POSTING_NUMBER - 1,),
     )
+    # the block is cut at the maximum; the next block starts again at 1
     assert [journal.next_posting_number("P") for _ in range(3)] == [MAX_POSTING_NUMBER, 1, 2]
 
 
@@ -606,7 +622,8 @@ def test_killed_process_loses_nothing_committed_and_in_flight_leg_becomes_unknow
         ("evt_0", LegState.UNKNOWN),
         ("evt_1", LegState.PLANNED),
     ]
-    assert j.next_posting_number("GRAND-LONDON") == 2
+    # the killed process had reserved a whole block: its unused numbers are skipped
+    assert j.next_posting_number("GRAND-LONDON") == 65
     j.close()
 
 
