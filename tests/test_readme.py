@@ -63,6 +63,7 @@ def sandbox(tmp_path):
     """A directory laid out like the checkout (examples/, .venv/bin) so relative paths work and
     the journal (examples/../var/) lands in tmp_path, not in the repository."""
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
     (tmp_path / ".venv").mkdir()
     (tmp_path / ".venv" / "bin").symlink_to(VENV_BIN)
     return tmp_path
@@ -170,11 +171,28 @@ def _codec_bench(sandbox: Path, out: subprocess.CompletedProcess[str]) -> None:
     assert "Goal:" in out.stdout
 
 
+def _scenario(sandbox: Path, out: subprocess.CompletedProcess[str]) -> None:
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "all 1 scenario(s) passed" in out.stdout
+
+
+def _certify(sandbox: Path, out: subprocess.CompletedProcess[str]) -> None:
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "certification PASSED" in out.stdout
+    report = sandbox / "build" / "certify"
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary, "empty summary"
+    for name in ("junit.xml", "report.html", "conformance.md"):
+        assert (report / name).stat().st_size > 0, name
+
+
 SINGLE_COMMANDS = {
     ".venv/bin/foliogate check-config examples/gateway.toml": _check_config,
     ".venv/bin/foliogate fias decode 'PA|RN2781|ASOK|P#1732|DA000915|TI124254|'": _fias_decode,
     "make lint": _lint,
     ".venv/bin/python bench/fias_codec.py": _codec_bench,
+    ".venv/bin/foliogate scenario run scenarios/fias-deposit-journey.toml": _scenario,
+    ".venv/bin/foliogate certify --config examples/gateway.toml --report build/certify": _certify,
 }
 
 
