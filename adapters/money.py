@@ -1,10 +1,11 @@
-"""ISO 4217 currencies and their minor units: the one table money is read and shown with.
+"""ISO 4217 currencies and their minor units: how the gateway reads and shows money.
 
 foliogate carries every amount as an integer number of minor units plus an ISO 4217 code
 (``5000`` + ``GBP`` is 50.00 pounds, ``5000`` + ``JPY`` is 5000 yen, ``5000`` + ``BHD`` is
-5.000 dinars). Floats never hold money. This module knows how many minor units each code
-has, so amounts can be shown (:func:`format_minor`) and typed in (:func:`parse_major`)
-without guessing.
+5.000 dinars). Floats never hold money. The table of how many minor units each code has is
+:data:`protocols.iso4217.CURRENCY_EXPONENTS` (shared with the SOAP wire codecs); this module
+refuses a code not in it, so amounts can be shown (:func:`format_minor`) and typed in
+(:func:`parse_major`) without guessing.
 
 >>> format_minor(5000, "GBP")
 '50.00 GBP'
@@ -19,8 +20,8 @@ without guessing.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from types import MappingProxyType
+
+from protocols.iso4217 import CURRENCY_EXPONENTS
 
 __all__ = [
     "CURRENCY_EXPONENTS",
@@ -30,31 +31,6 @@ __all__ = [
     "minor_unit_exponent",
     "parse_major",
 ]
-
-# ISO 4217 List One as amended to 2026-01-01: every country currency and fund code that has
-# a minor unit. Left out on purpose: precious metals (XAU, XAG, XPD, XPT), units of account
-# (XDR, XSU, XUA, XAD, XBA-XBD), the test and "no currency" codes (XTS, XXX), and withdrawn
-# codes (HRK, ANG, SLL, ZWL, CUC...): none of them can pay a hotel bill.
-# Grouped by exponent so a wrong digit stands out in review.
-_BY_EXPONENT: dict[int, str] = {
-    0: "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF",
-    2: (
-        "AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BMD BND BOB BOV BRL BSD BTN BWP "
-        "BYN BZD CAD CDF CHE CHF CHW CNY COP COU CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB "
-        "EUR FJD FKP GBP GEL GHS GIP GMD GTQ GYD HKD HNL HTG HUF IDR ILS INR IRR JMD KES "
-        "KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR "
-        "MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD "
-        "RUB SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP "
-        "TRY TTD TWD TZS UAH USD USN UYU UZS VED VES WST XCD XCG YER ZAR ZMW ZWG"
-    ),
-    3: "BHD IQD JOD KWD LYD OMR TND",
-    4: "CLF UYW",
-}
-
-#: ISO 4217 alphabetic code -> number of minor-unit digits (GBP 2, JPY 0, BHD 3, CLF 4).
-CURRENCY_EXPONENTS: Mapping[str, int] = MappingProxyType(
-    {code: exponent for exponent, codes in sorted(_BY_EXPONENT.items()) for code in codes.split()}
-)
 
 
 class UnknownCurrency(ValueError):

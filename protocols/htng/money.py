@@ -18,22 +18,16 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
-#: ISO 4217 minor-unit exponents that are not 2 (everything else has 2 decimal places).
-MINOR_UNIT_EXPONENTS: Final = {
-    **dict.fromkeys(
-        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0
-    ),
-    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
-    **dict.fromkeys("CLF UYW".split(), 4),
-}
+from protocols.iso4217 import CURRENCY_EXPONENTS
+
 MAX_DECIMALS: Final = 4
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 def minor_unit_exponent(currency: str) -> int:
-    """The number of decimal places of ``currency`` (ISO 4217; 2 unless listed otherwise)."""
-    return MINOR_UNIT_EXPONENTS.get(currency, 2)
+    """The number of decimal places of ``currency`` (ISO 4217; 2 for a code not in the table)."""
+    return CURRENCY_EXPONENTS.get(currency, 2)
 
 
 @dataclass(frozen=True)
