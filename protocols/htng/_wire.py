@@ -204,10 +204,15 @@ class Node:
         amount = _convert(node.path, node.own_text(), strict_int, "an integer of minor units")
         currency = node.attr("currencyCode")
         decimals = node.convert_attr("decimals", strict_int, "an integer")
-        try:
-            return Money(amount, currency, decimals)
-        except ValueError as exc:
-            raise MessageError(node.path, str(exc)) from None
+        return money_at(node.path, amount, currency, decimals)
+
+
+def money_at(path: str, amount: int, currency: str, decimals: int) -> Money:
+    """:class:`Money` read at ``path``; what it refuses is a :class:`MessageError` there."""
+    try:
+        return Money(amount, currency, decimals)
+    except ValueError as exc:
+        raise MessageError(path, str(exc)) from None
 
 
 def strict_int(text: str) -> int:

@@ -7,8 +7,10 @@ gateway's classification and the docs. :class:`Disposition` mirrors the FIAS ans
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum, StrEnum
+from typing import Any
 
 
 class Disposition(StrEnum):
@@ -28,3 +30,17 @@ class ResultCode:
     code: str | int
     meaning: str
     disposition: Disposition
+
+
+def result_codes(rows: Iterable[tuple[Enum, Disposition, str]]) -> dict[Any, ResultCode]:
+    """A profile's table ``{code value: ResultCode}`` from (code, disposition, meaning) rows."""
+    return {
+        code.value: ResultCode(code.value, meaning, disposition)
+        for code, disposition, meaning in rows
+    }
+
+
+def disposition_of(table: Mapping[Any, ResultCode], code: str | int | None) -> Disposition:
+    """What ``table`` says to do with ``code``; a code it does not list is terminal."""
+    known = table.get(code)
+    return known.disposition if known else Disposition.TERMINAL

@@ -84,7 +84,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from protocols.htng import _wire as w
-from protocols.htng.codes import Disposition, ResultCode
+from protocols.htng.codes import Disposition, ResultCode, disposition_of, result_codes
 from protocols.htng.money import Money
 from protocols.soap.envelope import build_request, build_response
 from protocols.soap.errors import MessageError
@@ -175,25 +175,21 @@ class ErrorCode(StrEnum):
     SYSTEM_ERROR = "1099"
 
 
-def _code(code: ErrorCode, disposition: Disposition, meaning: str) -> tuple[str, ResultCode]:
-    return code.value, ResultCode(code.value, meaning, disposition)
-
-
 #: Every error code: meaning and what a gateway does with it.
-RESULT_CODES: Final[Mapping[str, ResultCode]] = dict(
+RESULT_CODES: Final[Mapping[str, ResultCode]] = result_codes(
     [
-        _code(ErrorCode.RESERVATION_NOT_FOUND, Disposition.TERMINAL, "no such reservation"),
-        _code(ErrorCode.NOT_IN_HOUSE, Disposition.DEFERRED, "reservation not checked in"),
-        _code(ErrorCode.UNKNOWN_REVENUE_CODE, Disposition.TERMINAL, "unknown revenue code"),
-        _code(ErrorCode.UNKNOWN_PAYMENT_TYPE, Disposition.TERMINAL, "unknown payment type"),
-        _code(ErrorCode.FOLIO_CLOSED, Disposition.TERMINAL, "checked out or folio closed"),
-        _code(ErrorCode.AMOUNT_NOT_ALLOWED, Disposition.TERMINAL, "amount not allowed"),
-        _code(ErrorCode.UNKNOWN_HOTEL, Disposition.TERMINAL, "unknown hotel code"),
-        _code(ErrorCode.CURRENCY_MISMATCH, Disposition.TERMINAL, "not the property currency"),
-        _code(ErrorCode.NO_POST, Disposition.TERMINAL, "reservation flagged no-post"),
-        _code(ErrorCode.NIGHT_AUDIT, Disposition.RETRYABLE, "night audit in progress"),
-        _code(ErrorCode.INVALID_FOLIO_WINDOW, Disposition.TERMINAL, "no such folio window"),
-        _code(ErrorCode.SYSTEM_ERROR, Disposition.RETRYABLE, "PMS failure; nothing posted"),
+        (ErrorCode.RESERVATION_NOT_FOUND, Disposition.TERMINAL, "no such reservation"),
+        (ErrorCode.NOT_IN_HOUSE, Disposition.DEFERRED, "reservation not checked in"),
+        (ErrorCode.UNKNOWN_REVENUE_CODE, Disposition.TERMINAL, "unknown revenue code"),
+        (ErrorCode.UNKNOWN_PAYMENT_TYPE, Disposition.TERMINAL, "unknown payment type"),
+        (ErrorCode.FOLIO_CLOSED, Disposition.TERMINAL, "checked out or folio closed"),
+        (ErrorCode.AMOUNT_NOT_ALLOWED, Disposition.TERMINAL, "amount not allowed"),
+        (ErrorCode.UNKNOWN_HOTEL, Disposition.TERMINAL, "unknown hotel code"),
+        (ErrorCode.CURRENCY_MISMATCH, Disposition.TERMINAL, "not the property currency"),
+        (ErrorCode.NO_POST, Disposition.TERMINAL, "reservation flagged no-post"),
+        (ErrorCode.NIGHT_AUDIT, Disposition.RETRYABLE, "night audit in progress"),
+        (ErrorCode.INVALID_FOLIO_WINDOW, Disposition.TERMINAL, "no such folio window"),
+        (ErrorCode.SYSTEM_ERROR, Disposition.RETRYABLE, "PMS failure; nothing posted"),
     ]
 )
 
@@ -257,8 +253,7 @@ class PostingError:
 
     @property
     def disposition(self) -> Disposition:
-        known = RESULT_CODES.get(self.code)
-        return known.disposition if known else Disposition.TERMINAL
+        return disposition_of(RESULT_CODES, self.code)
 
 
 @dataclass(frozen=True)
@@ -315,10 +310,7 @@ def _read_money(node: w.Node) -> Money:
     amount = node.convert_attr("Amount", w.strict_int, "an integer of minor units")
     currency = node.attr("CurrencyCode")
     decimals = node.convert_attr("DecimalPlaces", w.strict_int, "an integer")
-    try:
-        return Money(amount, currency, decimals)
-    except ValueError as exc:
-        raise MessageError(node.path, str(exc)) from None
+    return w.money_at(node.path, amount, currency, decimals)
 
 
 def _payload_attrs(

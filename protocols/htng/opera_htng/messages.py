@@ -69,7 +69,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from protocols.htng import _wire as w
-from protocols.htng.codes import Disposition, ResultCode
+from protocols.htng.codes import Disposition, ResultCode, disposition_of, result_codes
 from protocols.htng.money import Money
 from protocols.soap.envelope import build_request, build_response
 from protocols.soap.message import Caller, Stamp
@@ -154,24 +154,20 @@ class ErrorCode(StrEnum):
     SYSTEM_ERROR = "SYSTEM_ERROR"
 
 
-def _code(code: ErrorCode, disposition: Disposition, meaning: str) -> tuple[str, ResultCode]:
-    return code.value, ResultCode(code.value, meaning, disposition)
-
-
 #: Every error code: meaning and what a gateway does with it.
-RESULT_CODES: Final[Mapping[str, ResultCode]] = dict(
+RESULT_CODES: Final[Mapping[str, ResultCode]] = result_codes(
     [
-        _code(ErrorCode.RESERVATION_NOT_FOUND, Disposition.TERMINAL, "no such reservation"),
-        _code(ErrorCode.NOT_IN_HOUSE, Disposition.DEFERRED, "reservation not checked in"),
-        _code(ErrorCode.FOLIO_CLOSED, Disposition.TERMINAL, "checked out or folio closed"),
-        _code(ErrorCode.INVALID_TRANSACTION_CODE, Disposition.TERMINAL, "unknown transaction code"),
-        _code(ErrorCode.INVALID_PAYMENT_TYPE, Disposition.TERMINAL, "unknown payment type"),
-        _code(ErrorCode.AMOUNT_NOT_ALLOWED, Disposition.TERMINAL, "amount not allowed"),
-        _code(ErrorCode.CURRENCY_MISMATCH, Disposition.TERMINAL, "not the property currency"),
-        _code(ErrorCode.INVALID_FOLIO_WINDOW, Disposition.TERMINAL, "no such folio window"),
-        _code(ErrorCode.NO_POST, Disposition.TERMINAL, "reservation flagged no-post"),
-        _code(ErrorCode.NIGHT_AUDIT, Disposition.RETRYABLE, "night audit in progress"),
-        _code(ErrorCode.SYSTEM_ERROR, Disposition.RETRYABLE, "PMS failure; nothing posted"),
+        (ErrorCode.RESERVATION_NOT_FOUND, Disposition.TERMINAL, "no such reservation"),
+        (ErrorCode.NOT_IN_HOUSE, Disposition.DEFERRED, "reservation not checked in"),
+        (ErrorCode.FOLIO_CLOSED, Disposition.TERMINAL, "checked out or folio closed"),
+        (ErrorCode.INVALID_TRANSACTION_CODE, Disposition.TERMINAL, "unknown transaction code"),
+        (ErrorCode.INVALID_PAYMENT_TYPE, Disposition.TERMINAL, "unknown payment type"),
+        (ErrorCode.AMOUNT_NOT_ALLOWED, Disposition.TERMINAL, "amount not allowed"),
+        (ErrorCode.CURRENCY_MISMATCH, Disposition.TERMINAL, "not the property currency"),
+        (ErrorCode.INVALID_FOLIO_WINDOW, Disposition.TERMINAL, "no such folio window"),
+        (ErrorCode.NO_POST, Disposition.TERMINAL, "reservation flagged no-post"),
+        (ErrorCode.NIGHT_AUDIT, Disposition.RETRYABLE, "night audit in progress"),
+        (ErrorCode.SYSTEM_ERROR, Disposition.RETRYABLE, "PMS failure; nothing posted"),
     ]
 )
 
@@ -215,8 +211,7 @@ class Result:
     def disposition(self) -> Disposition:
         if self.ok:
             return Disposition.POSTED
-        known = RESULT_CODES.get(self.error_code or "")
-        return known.disposition if known else Disposition.TERMINAL
+        return disposition_of(RESULT_CODES, self.error_code)
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from protocols.htng import _wire as w
-from protocols.htng.codes import Disposition, ResultCode
+from protocols.htng.codes import Disposition, ResultCode, disposition_of, result_codes
 from protocols.htng.money import from_decimal_text, to_decimal_text
 from protocols.soap.envelope import build_envelope
 from protocols.soap.schema import XsdValidator
@@ -157,26 +157,22 @@ class ExceptionCode(IntEnum):
     INTERNAL_ERROR = 9999
 
 
-def _code(code: ExceptionCode, disposition: Disposition, meaning: str) -> tuple[int, ResultCode]:
-    return int(code), ResultCode(int(code), meaning, disposition)
-
-
 #: Every ExceptionCode: meaning and what a gateway does with it.
-RESULT_CODES: Final[Mapping[int, ResultCode]] = dict(
+RESULT_CODES: Final[Mapping[int, ResultCode]] = result_codes(
     [
-        _code(ExceptionCode.OK, Disposition.POSTED, "No error"),
-        _code(ExceptionCode.LOGIN_FAILED, Disposition.TERMINAL, "login failed"),
-        _code(ExceptionCode.SESSION_EXPIRED, Disposition.RELOGIN, "session expired"),
-        _code(ExceptionCode.BOOKING_NOT_FOUND, Disposition.TERMINAL, "booking not found"),
-        _code(ExceptionCode.NOT_IN_HOUSE, Disposition.DEFERRED, "booking not resident"),
-        _code(ExceptionCode.UNKNOWN_ANALYSIS_CODE, Disposition.TERMINAL, "unknown analysis code"),
-        _code(ExceptionCode.UNKNOWN_PAYMENT_CODE, Disposition.TERMINAL, "unknown payment code"),
-        _code(ExceptionCode.FOLIO_CLOSED, Disposition.TERMINAL, "folio closed"),
-        _code(ExceptionCode.AMOUNT_NOT_ALLOWED, Disposition.TERMINAL, "amount not allowed"),
-        _code(ExceptionCode.POSTING_BLOCKED, Disposition.TERMINAL, "postings blocked"),
-        _code(ExceptionCode.END_OF_DAY, Disposition.RETRYABLE, "end of day running"),
-        _code(ExceptionCode.UNKNOWN_FOLIO, Disposition.TERMINAL, "unknown folio"),
-        _code(ExceptionCode.INTERNAL_ERROR, Disposition.RETRYABLE, "internal error"),
+        (ExceptionCode.OK, Disposition.POSTED, "No error"),
+        (ExceptionCode.LOGIN_FAILED, Disposition.TERMINAL, "login failed"),
+        (ExceptionCode.SESSION_EXPIRED, Disposition.RELOGIN, "session expired"),
+        (ExceptionCode.BOOKING_NOT_FOUND, Disposition.TERMINAL, "booking not found"),
+        (ExceptionCode.NOT_IN_HOUSE, Disposition.DEFERRED, "booking not resident"),
+        (ExceptionCode.UNKNOWN_ANALYSIS_CODE, Disposition.TERMINAL, "unknown analysis code"),
+        (ExceptionCode.UNKNOWN_PAYMENT_CODE, Disposition.TERMINAL, "unknown payment code"),
+        (ExceptionCode.FOLIO_CLOSED, Disposition.TERMINAL, "folio closed"),
+        (ExceptionCode.AMOUNT_NOT_ALLOWED, Disposition.TERMINAL, "amount not allowed"),
+        (ExceptionCode.POSTING_BLOCKED, Disposition.TERMINAL, "postings blocked"),
+        (ExceptionCode.END_OF_DAY, Disposition.RETRYABLE, "end of day running"),
+        (ExceptionCode.UNKNOWN_FOLIO, Disposition.TERMINAL, "unknown folio"),
+        (ExceptionCode.INTERNAL_ERROR, Disposition.RETRYABLE, "internal error"),
     ]
 )
 
@@ -218,8 +214,7 @@ class CallResult:
 
     @property
     def disposition(self) -> Disposition:
-        known = RESULT_CODES.get(self.exception_code)
-        return known.disposition if known else Disposition.TERMINAL
+        return disposition_of(RESULT_CODES, self.exception_code)
 
 
 @dataclass(frozen=True)
@@ -376,10 +371,6 @@ def _envelope(payload: Any) -> bytes:
     return build_envelope(SOAP_VERSION, payload)
 
 
-def _money(value: int, decimals: int) -> str:
-    return to_decimal_text(value, decimals)
-
-
 def _read_money(node: w.Node, name: str, decimals: int) -> int:
     return node.convert(
         name,
@@ -410,6 +401,31 @@ def _transaction_response(
     if transaction_id is not None:
         w.add(payload, "TransactionID", str(transaction_id))
     return _envelope(payload)
+
+
+def _read_transaction_response(root: Any, operation: Operation) -> tuple[CallResult, int | None]:
+    node = w.open_payload(root, NAMESPACE, operation.response_element)
+    return _read_result(node, operation), node.optional_integer("TransactionID")
+
+
+def _posting_payload(
+    operation: Operation,
+    request: PostToRoomRequest | AddDepositRequest | AddPaymentRequest,
+    code: tuple[str, str],
+    amount: tuple[str, int],
+    decimals: int,
+) -> Any:
+    """A charge, deposit or payment body; ``code`` and ``amount`` are (element name, value)."""
+    payload = w.payload(NAMESPACE, operation.request_element)
+    w.add(payload, "SessionID", request.session_id)
+    w.add(payload, "BookingRef", request.booking_ref)
+    if not isinstance(request, AddDepositRequest):  # a deposit has no FolioID
+        w.add(payload, "FolioID", str(request.folio_id))
+    w.add(payload, *code)
+    w.add_optional(payload, "Description", request.description)
+    w.add(payload, amount[0], to_decimal_text(amount[1], decimals))
+    w.add(payload, "Reference", request.reference)
+    return payload
 
 
 def _folio_id(node: w.Node) -> int:
@@ -457,15 +473,9 @@ def parse_log_in_response(root: Any) -> LogInResponse:
 
 
 def build_post_to_room_request(request: PostToRoomRequest, *, decimals: int) -> bytes:
-    payload = w.payload(NAMESPACE, Operation.POST_TO_ROOM.request_element)
-    w.add(payload, "SessionID", request.session_id)
-    w.add(payload, "BookingRef", request.booking_ref)
-    w.add(payload, "FolioID", str(request.folio_id))
-    w.add(payload, "SalesAnalysisCode", request.sales_analysis_code)
-    w.add_optional(payload, "Description", request.description)
-    w.add(payload, "GrossTotal", _money(request.gross_total, decimals))
-    w.add(payload, "Reference", request.reference)
-    return _envelope(payload)
+    code = ("SalesAnalysisCode", request.sales_analysis_code)
+    amount = ("GrossTotal", request.gross_total)
+    return _envelope(_posting_payload(Operation.POST_TO_ROOM, request, code, amount, decimals))
 
 
 def _read_post_to_room_request(node: w.Node, decimals: int) -> PostToRoomRequest:
@@ -490,24 +500,15 @@ def build_post_to_room_response(response: PostToRoomResponse) -> bytes:
 
 
 def parse_post_to_room_response(root: Any) -> PostToRoomResponse:
-    node = w.open_payload(root, NAMESPACE, Operation.POST_TO_ROOM.response_element)
-    return PostToRoomResponse(
-        _read_result(node, Operation.POST_TO_ROOM), node.optional_integer("TransactionID")
-    )
+    return PostToRoomResponse(*_read_transaction_response(root, Operation.POST_TO_ROOM))
 
 
 # AddDeposit
 
 
 def build_add_deposit_request(request: AddDepositRequest, *, decimals: int) -> bytes:
-    payload = w.payload(NAMESPACE, Operation.ADD_DEPOSIT.request_element)
-    w.add(payload, "SessionID", request.session_id)
-    w.add(payload, "BookingRef", request.booking_ref)
-    w.add(payload, "PaymentCode", request.payment_code)
-    w.add_optional(payload, "Description", request.description)
-    w.add(payload, "Amount", _money(request.amount, decimals))
-    w.add(payload, "Reference", request.reference)
-    return _envelope(payload)
+    code, amount = ("PaymentCode", request.payment_code), ("Amount", request.amount)
+    return _envelope(_posting_payload(Operation.ADD_DEPOSIT, request, code, amount, decimals))
 
 
 def _read_add_deposit_request(node: w.Node, decimals: int) -> AddDepositRequest:
@@ -531,25 +532,15 @@ def build_add_deposit_response(response: AddDepositResponse) -> bytes:
 
 
 def parse_add_deposit_response(root: Any) -> AddDepositResponse:
-    node = w.open_payload(root, NAMESPACE, Operation.ADD_DEPOSIT.response_element)
-    return AddDepositResponse(
-        _read_result(node, Operation.ADD_DEPOSIT), node.optional_integer("TransactionID")
-    )
+    return AddDepositResponse(*_read_transaction_response(root, Operation.ADD_DEPOSIT))
 
 
 # AddPayment
 
 
 def build_add_payment_request(request: AddPaymentRequest, *, decimals: int) -> bytes:
-    payload = w.payload(NAMESPACE, Operation.ADD_PAYMENT.request_element)
-    w.add(payload, "SessionID", request.session_id)
-    w.add(payload, "BookingRef", request.booking_ref)
-    w.add(payload, "FolioID", str(request.folio_id))
-    w.add(payload, "PaymentCode", request.payment_code)
-    w.add_optional(payload, "Description", request.description)
-    w.add(payload, "Amount", _money(request.amount, decimals))
-    w.add(payload, "Reference", request.reference)
-    return _envelope(payload)
+    code, amount = ("PaymentCode", request.payment_code), ("Amount", request.amount)
+    return _envelope(_posting_payload(Operation.ADD_PAYMENT, request, code, amount, decimals))
 
 
 def _read_add_payment_request(node: w.Node, decimals: int) -> AddPaymentRequest:
@@ -574,10 +565,7 @@ def build_add_payment_response(response: AddPaymentResponse) -> bytes:
 
 
 def parse_add_payment_response(root: Any) -> AddPaymentResponse:
-    node = w.open_payload(root, NAMESPACE, Operation.ADD_PAYMENT.response_element)
-    return AddPaymentResponse(
-        _read_result(node, Operation.ADD_PAYMENT), node.optional_integer("TransactionID")
-    )
+    return AddPaymentResponse(*_read_transaction_response(root, Operation.ADD_PAYMENT))
 
 
 # GetFolio
@@ -616,10 +604,10 @@ def build_get_folio_response(response: GetFolioResponse, *, decimals: int) -> by
             w.add(element, "Type", item.type.value)
             w.add(element, "Code", item.code)
             w.add_optional(element, "Description", item.description)
-            w.add(element, "GrossTotal", _money(item.gross_total, decimals))
+            w.add(element, "GrossTotal", to_decimal_text(item.gross_total, decimals))
             w.add(element, "Date", w.date_text(item.date))
             w.add_optional(element, "Reference", item.reference)
-        w.add(folio, "Balance", _money(response.folio.balance, decimals))
+        w.add(folio, "Balance", to_decimal_text(response.folio.balance, decimals))
     return _envelope(payload)
 
 
