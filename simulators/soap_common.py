@@ -46,6 +46,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar, Final
 
 from lxml import etree
@@ -85,6 +86,7 @@ from simulators.ledger import (
     HotelEvent,
     HotelReset,
     Refusal,
+    Reservation,
 )
 
 log = Logger()
@@ -221,13 +223,16 @@ class Refused(Exception):
 class SoapPmsResource(Resource):
     """One SOAP profile's PMS endpoint (a leaf): the shared pipeline of the module docstring.
 
-    Subclasses set the class attributes and implement :meth:`handle`. ``clock`` is the
+    Subclasses set the class attributes and implement :meth:`handle`; the contract files and
+    the actions come from :attr:`messages`, the profile's package. ``clock`` is the
     reactor (``callLater``), ``now`` an aware UTC clock for timestamps, ``new_message_id`` the
     MessageID generator of answers.
     """
 
     isLeaf = True
 
+    #: The profile's message package (``protocols.htng.<profile>``): WSDL, XSD, operations.
+    messages: ModuleType
     profile: ClassVar[str]
     soap_version: ClassVar[SoapVersion]
     #: Operations this PMS handles: request element local name -> operation name.
@@ -263,25 +268,28 @@ class SoapPmsResource(Resource):
 
     # -- what subclasses provide ----------------------------------------------------------
 
-    def validator(self) -> XsdValidator:
-        raise NotImplementedError
-
-    def wsdl_path(self) -> Path:
-        raise NotImplementedError
-
-    def xsd_path(self) -> Path:
-        raise NotImplementedError
-
     def handle(self, envelope: Envelope, operation: str) -> SoapAnswer:
         """Answer a valid, authenticated request for ``operation``."""
         raise NotImplementedError
 
-    def action_operation(self, action: str) -> str | None:
-        """The operation an HTTP or WS-Addressing action names (``None``: not one of ours)."""
-        raise NotImplementedError
-
     def on_reset(self) -> None:
         """The hotel was reset (subclasses forget their own per-hotel state)."""
+
+    # -- the profile's contract -----------------------------------------------------------
+
+    def validator(self) -> XsdValidator:
+        return self.messages.xsd_validator()  # type: ignore[no-any-return]
+
+    def wsdl_path(self) -> Path:
+        return self.messages.wsdl_path()  # type: ignore[no-any-return]
+
+    def xsd_path(self) -> Path:
+        return self.messages.xsd_path()  # type: ignore[no-any-return]
+
+    def action_operation(self, action: str) -> str | None:
+        """The operation an HTTP or WS-Addressing action names (``None``: not one of ours)."""
+        operation = self.messages.Operation.from_action(action)
+        return operation.value if operation else None
 
     # -- shared helpers for subclasses ----------------------------------------------------
 
@@ -330,6 +338,33 @@ class SoapPmsResource(Resource):
                 line_index,
             )
         return None
+
+    def window_rejection(self, folio_window: int | None) -> Rejection | None:
+        """Refuse a folio window other than 1, the ledger's only one (``None``: every window)."""
+        if folio_window in (None, 1):
+            return None
+        return Rejection(
+            Problem.INVALID_FOLIO_WINDOW,
+            f"folio window {folio_window} does not exist; this PMS has window 1",
+        )
+
+    def matching_reservations(
+        self,
+        guest_name: str | None,
+        arrival: dt.date | None,
+        departure: dt.date | None,
+        confirmation_number: str | None,
+    ) -> list[Reservation]:
+        """A search: every given criterion must match (the guest name as a prefix, any case)."""
+        prefix = (guest_name or "").casefold()
+        return [
+            r
+            for r in self.hotel.reservations()
+            if r.guest_name.casefold().startswith(prefix)
+            and arrival in (None, r.arrival)
+            and departure in (None, r.departure)
+            and confirmation_number in (None, str(r.confirmation_number))
+        ]
 
     def book(
         self,

@@ -29,7 +29,6 @@ Errors map to :class:`protocols.htng.htng_async.ErrorCode` (:data:`ERROR_CODES`)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Final
 
 from twisted.internet import defer
@@ -41,7 +40,6 @@ from protocols.soap import (
     Fault,
     FaultCode,
     SoapFault,
-    XsdValidator,
     http_headers,
     parse_xml,
 )
@@ -87,6 +85,7 @@ class HtngAsyncResource(SoapPmsResource):
     the reactor with a non-persistent connection pool. ``callback_timeout`` bounds each POST.
     """
 
+    messages = ha
     profile = ha.PROFILE
     soap_version = ha.SOAP_VERSION
     namespace = ha.NAMESPACE
@@ -107,19 +106,6 @@ class HtngAsyncResource(SoapPmsResource):
         self.callback_timeout = callback_timeout
         self._scheduled: set[Any] = set()  # IDelayedCall
         self._in_flight: set[defer.Deferred[Any]] = set()
-
-    def validator(self) -> XsdValidator:
-        return ha.xsd_validator()
-
-    def wsdl_path(self) -> Path:
-        return ha.wsdl_path()
-
-    def xsd_path(self) -> Path:
-        return ha.xsd_path()
-
-    def action_operation(self, action: str) -> str | None:
-        operation = ha.Operation.from_action(action)
-        return operation.value if operation else None
 
     @property
     def pending_callbacks(self) -> int:
@@ -218,11 +204,9 @@ class HtngAsyncResource(SoapPmsResource):
                 Problem.UNKNOWN_HOTEL,
                 f"unknown HotelCode {request.hotel_code!r}; this is {expected}",
             )
-        if request.folio_window != 1:
-            return Rejection(
-                Problem.INVALID_FOLIO_WINDOW,
-                f"folio window {request.folio_window} does not exist; this PMS has window 1",
-            )
+        window = self.window_rejection(request.folio_window)
+        if window is not None:
+            return window
         amounts = [line.amount for line in request.revenue_lines] + [
             line.amount for line in request.payment_lines
         ]

@@ -22,12 +22,11 @@ Errors map to :class:`protocols.htng.opera_htng.ErrorCode` (:data:`ERROR_CODES`)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Final
 
 from protocols.htng import opera_htng as oh
 from protocols.htng.money import Money
-from protocols.soap import Envelope, XsdValidator
+from protocols.soap import Envelope
 from simulators.ledger import CodedLine, CodeKind, ReservationState
 from simulators.soap_common import (
     Problem,
@@ -67,25 +66,13 @@ def _fail(rejection: Rejection) -> oh.Result:
 class OperaHtngResource(SoapPmsResource):
     """``POST`` opera-htng requests; ``GET ?wsdl`` for the WSDL."""
 
+    messages = oh
     profile = oh.PROFILE
     soap_version = oh.SOAP_VERSION
     namespace = oh.NAMESPACE
     service_name = oh.SERVICE_NAME
     request_elements = {op.request_element: op.value for op in oh.Operation}
     posting_operations = frozenset({oh.Operation.POST_CHARGE, oh.Operation.POST_PAYMENT})
-
-    def validator(self) -> XsdValidator:
-        return oh.xsd_validator()
-
-    def wsdl_path(self) -> Path:
-        return oh.wsdl_path()
-
-    def xsd_path(self) -> Path:
-        return oh.xsd_path()
-
-    def action_operation(self, action: str) -> str | None:
-        operation = oh.Operation.from_action(action)
-        return operation.value if operation else None
 
     def handle(self, envelope: Envelope, operation: str) -> SoapAnswer:
         request = oh.parse_request(envelope.payload)
@@ -128,12 +115,11 @@ class OperaHtngResource(SoapPmsResource):
         remembered = self.replayed(operation.value, request.reference)
         if remembered is not None:
             return remembered  # type: ignore[no-any-return]
-        rejection = self.take_forced_rejection() or self.money_rejection(request.amount)
-        if rejection is None and request.folio_window != 1:
-            rejection = Rejection(
-                Problem.INVALID_FOLIO_WINDOW,
-                f"folio window {request.folio_window} does not exist; this PMS has window 1",
-            )
+        rejection = (
+            self.take_forced_rejection()
+            or self.money_rejection(request.amount)
+            or self.window_rejection(request.folio_window)
+        )
         if rejection is None:
             source = f"{self.profile} {operation.value} {request.reference}"
             line = CodedLine(kind, code, request.amount.amount, request.reference)
@@ -159,16 +145,9 @@ class OperaHtngResource(SoapPmsResource):
                 Problem.UNKNOWN_RESERVATION, f"no reservation {request.reservation_id}"
             )
             return oh.FetchFolioResponse(_fail(unknown))
-        if request.folio_window not in (None, 1):
-            return oh.FetchFolioResponse(
-                _fail(
-                    Rejection(
-                        Problem.INVALID_FOLIO_WINDOW,
-                        f"folio window {request.folio_window} does not exist; "
-                        "this PMS has window 1",
-                    )
-                )
-            )
+        missing = self.window_rejection(request.folio_window)
+        if missing is not None:
+            return oh.FetchFolioResponse(_fail(missing))
         codes = self.hotel.codes
         lines = tuple(
             oh.FolioLine(
@@ -187,7 +166,6 @@ class OperaHtngResource(SoapPmsResource):
         return oh.FetchFolioResponse(oh.Result.success(), folio)
 
     def _search(self, request: oh.SearchReservationsRequest) -> oh.SearchReservationsResponse:
-        prefix = (request.guest_name or "").casefold()
         found = tuple(
             oh.ReservationSummary(
                 reservation_id=str(r.confirmation_number),
@@ -198,11 +176,12 @@ class OperaHtngResource(SoapPmsResource):
                 status=_STATUS[r.state],
                 room=r.room,
             )
-            for r in self.hotel.reservations()
-            if r.guest_name.casefold().startswith(prefix)
-            and request.arrival_date in (None, r.arrival)
-            and request.departure_date in (None, r.departure)
-            and request.confirmation_number in (None, str(r.confirmation_number))
+            for r in self.matching_reservations(
+                request.guest_name,
+                request.arrival_date,
+                request.departure_date,
+                request.confirmation_number,
+            )
         )
         return oh.SearchReservationsResponse(
             oh.Result.success(f"{len(found)} reservation(s)"), found

@@ -30,11 +30,10 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, Final
 
 from protocols.htng import rezlynx as rz
-from protocols.soap import Envelope, Fault, FaultCode, XsdValidator
+from protocols.soap import Envelope, Fault, FaultCode
 from simulators.ledger import CodedLine, CodeKind, ReservationState
 from simulators.soap_common import (
     Problem,
@@ -126,6 +125,7 @@ class Sessions:
 class RezlynxResource(SoapPmsResource):
     """``POST`` rezlynx requests; ``GET ?wsdl`` for the WSDL."""
 
+    messages = rz
     profile = rz.PROFILE
     soap_version = rz.SOAP_VERSION
     namespace = rz.NAMESPACE
@@ -140,19 +140,6 @@ class RezlynxResource(SoapPmsResource):
         super().__init__(*args, **kwargs)
         self.sessions = Sessions(self.clock, self.access.session_timeout_seconds, new_session_id)
         self._deposit_lines: set[int] = set()  # line numbers booked by AddDeposit
-
-    def validator(self) -> XsdValidator:
-        return rz.xsd_validator()
-
-    def wsdl_path(self) -> Path:
-        return rz.wsdl_path()
-
-    def xsd_path(self) -> Path:
-        return rz.xsd_path()
-
-    def action_operation(self, action: str) -> str | None:
-        operation = rz.Operation.from_action(action)
-        return operation.value if operation else None
 
     def on_reset(self) -> None:
         self._deposit_lines.clear()
@@ -333,7 +320,6 @@ class RezlynxResource(SoapPmsResource):
         return rz.TransactionType.PAYMENT
 
     def _search(self, request: rz.SearchBookingsRequest) -> rz.SearchBookingsResponse:
-        prefix = (request.guest_name or "").casefold()
         found = tuple(
             rz.BookingSummary(
                 booking_ref=str(r.confirmation_number),
@@ -343,11 +329,12 @@ class RezlynxResource(SoapPmsResource):
                 status=_STATUS[r.state],
                 room_id=r.room,
             )
-            for r in self.hotel.reservations()
-            if r.guest_name.casefold().startswith(prefix)
-            and request.arrival_date in (None, r.arrival)
-            and request.departure_date in (None, r.departure)
-            and request.booking_ref in (None, str(r.confirmation_number))
+            for r in self.matching_reservations(
+                request.guest_name,
+                request.arrival_date,
+                request.departure_date,
+                request.booking_ref,
+            )
         )
         return rz.SearchBookingsResponse(rz.CallResult.success(), found)
 
