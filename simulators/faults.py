@@ -167,21 +167,21 @@ class FaultKnobs:
     def set(self, faults: Faults) -> None:
         self.current = faults
 
-    def take_drop(self) -> bool:
-        """True if this answer is to be dropped (counts one down)."""
-        if self.current.drop_answers:
-            self.current = replace(self.current, drop_answers=self.current.drop_answers - 1)
+    def _take(self, knob: str) -> bool:
+        """True if the counting ``knob`` is set, counting it one down."""
+        remaining = getattr(self.current, knob)
+        if remaining:
+            self.current = replace(self.current, **{knob: remaining - 1})
             return True
         return False
 
+    def take_drop(self) -> bool:
+        """True if this answer is to be dropped (counts one down)."""
+        return self._take("drop_answers")
+
     def take_posting_drop(self) -> bool:
         """True if this posting's PA is to be dropped (counts one down)."""
-        if self.current.drop_posting_answers:
-            self.current = replace(
-                self.current, drop_posting_answers=self.current.drop_posting_answers - 1
-            )
-            return True
-        return False
+        return self._take("drop_posting_answers")
 
     def take_reject(self) -> str | None:
         """The answer status forced on this posting, if any (counts one down)."""
@@ -200,13 +200,6 @@ class FaultKnobs:
         return False
 
     # -- SOAP simulators --------------------------------------------------------------------
-
-    def _take(self, knob: str) -> bool:
-        remaining = getattr(self.current, knob)
-        if remaining:
-            self.current = replace(self.current, **{knob: remaining - 1})
-            return True
-        return False
 
     def take_http_500(self) -> bool:
         """True if this SOAP request is to be answered HTTP 500 (counts one down)."""
