@@ -13,27 +13,27 @@ backoff is injected small (``Backoff``, jitter 0), so no test waits for the prod
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import e2e_helpers
 import pytest_twisted
 import treq
+from e2e_helpers import accept, api, line_view
 from twisted.internet.defer import inlineCallbacks
 
 from adapters.api import sign
 from adapters.cli.stack import Stack
 from adapters.config import GatewayConfig
-from adapters.dispatcher import GUEST_NOT_IN_HOUSE, Backoff, behind_earlier_leg
+from adapters.dispatcher import GUEST_NOT_IN_HOUSE, behind_earlier_leg
 from adapters.domain import LegState
-from adapters.journal import Journal
 
 PROPERTY = "GRAND-LONDON"
 #: Short enough to keep the suite fast, long enough for loopback round trips.
 ANSWER_TIMEOUT = 2.0
-#: Retries after RY / a lost connection come back after 0.1 s (jitter is injected as 0).
-BACKOFF = Backoff(initial=0.1, factor=2.0, cap=0.4, spread=0.0)
 #: Everyone the demo hotel has in house at start (G# -> room).
 DEMO_IN_HOUSE = {123456: "101", 200101: "201", 200102: "201", 300001: "301"}
 DONE = {"posted", "rejected", "unknown"}
@@ -42,27 +42,8 @@ DONE = {"posted", "rejected", "unknown"}
 # -- events -------------------------------------------------------------------------------------
 
 
-def payment_event(
-    event_id: str, confirmation_number: str, amount: int, kind: str = "balance"
-) -> dict[str, Any]:
-    """A captured onejourney payment (``balance`` or ``deposit``) for a reservation."""
-    return {
-        "event_id": event_id,
-        "type": "payment.succeeded",
-        "property": PROPERTY,
-        "occurred_at": "2026-11-27T10:04:05Z",
-        "payment": {
-            "kind": kind,
-            "amount": amount,
-            "currency": "GBP",
-            "transaction_id": f"pi_{event_id}",
-            "method": "onejourney",
-            "card_type": "VISA",
-            "card_last4": "4242",
-            "status": "Payment Success",
-        },
-        "booking": {"confirmation_number": confirmation_number},
-    }
+#: payment_event(event_id, confirmation_number, amount, kind="balance") for GRAND-LONDON.
+payment_event = functools.partial(e2e_helpers.payment_event, PROPERTY)
 
 
 def redemption_event(event_id: str, confirmation_number: str, amount: int) -> dict[str, Any]:
@@ -87,73 +68,14 @@ def short_timeouts(config: GatewayConfig) -> GatewayConfig:
     return dataclasses.replace(config, properties=properties)
 
 
-def seed_journal(workdir: Path, guests: dict[int, str]) -> None:
-    """A journal that already knows who is in house (as if the gateway had run before), so the
-    gateway starts without a resync (no ``DR``) and believes exactly ``guests``."""
-    journal = Journal(str(workdir / "journal.sqlite"))
-    for number, room in guests.items():
-        journal.set_guest(PROPERTY, number, room)
-    journal.mark_guest_list_complete(PROPERTY)
-    journal.close()
-
-
-@inlineCallbacks
 def start_stack(workdir: Path) -> Any:
     """Simulator + gateway, with the link alive and the in-house list known."""
-    from twisted.internet import reactor
-
-    stack = Stack(
-        reactor,
-        workdir,
-        configure=short_timeouts,
-        gateway_options={"jitter": lambda: 0.0, "backoff": BACKOFF},
-    )
-    yield stack.start()
-    try:
-        yield stack.wait_for(
-            lambda: (
-                runtime(stack).link.status.can_post and stack.journal.guests(PROPERTY) is not None
-            ),
-            "the FIAS link to be alive with the guest list known",
-        )
-    except BaseException:
-        yield stack.stop()
-        raise
-    return stack
+    return e2e_helpers.start_fias_stack(workdir, PROPERTY, short_timeouts)
 
 
 def runtime(stack: Stack) -> Any:
     assert stack.gateway is not None
     return stack.gateway.properties[PROPERTY]
-
-
-@inlineCallbacks
-def accept(stack: Stack, event: dict[str, Any]) -> Any:
-    """POST an event that must be accepted (202); returns its legs as the API answered them."""
-    code, answer = yield stack.post_event(event)
-    assert code == 202, answer
-    return answer["legs"]
-
-
-@inlineCallbacks
-def api(stack: Stack, method: str, path: str, body: Any = None) -> Any:
-    """A signed request to the gateway's API: (status, JSON answer)."""
-    from twisted.internet import reactor
-
-    assert stack.gateway is not None
-    raw = b"" if body is None else json.dumps(body).encode()
-    response = yield treq.request(
-        method,
-        stack.gateway.api_url + path,
-        data=raw or None,
-        headers={
-            "Content-Type": ["application/json"],
-            "Foliogate-Signature": [sign(stack.secret, raw, int(reactor.seconds()))],
-            "Foliogate-Source": [stack.source],
-        },
-    )
-    answer = yield response.json()
-    return response.code, answer
 
 
 # -- reading the evidence -----------------------------------------------------------------------
@@ -181,11 +103,6 @@ def steps(stack: Stack, leg_id: int) -> list[tuple[str | None, str | None]]:
 @inlineCallbacks
 def folio(stack: Stack, confirmation_number: str) -> Any:
     return (yield stack.control("GET", f"/reservations/{confirmation_number}/folio"))
-
-
-def line_view(folio_json: dict[str, Any]) -> list[tuple[str, int, str | None]]:
-    """(code, amount, payment type) of every folio line, in posting order."""
-    return [(line["code"], line["amount"], line["payment_type"]) for line in folio_json["lines"]]
 
 
 def posting_number_of(line: dict[str, Any]) -> int:
@@ -441,7 +358,7 @@ def test_ry_answer_backs_off_and_the_leg_posts_once_on_the_retry(tmp_path):
 def test_guest_the_pms_does_not_list_goes_to_the_exception_queue_with_the_pms_text(tmp_path):
     """The gateway believes reservation 500001 is in room 103 (a GO it never saw), but the PMS's
     inquiry answers NG: the leg is rejected with the PMS's CT text, not retried, not posted."""
-    seed_journal(tmp_path, {**DEMO_IN_HOUSE, 500001: "103"})
+    e2e_helpers.seed_journal(tmp_path, PROPERTY, {**DEMO_IN_HOUSE, 500001: "103"})
     stack = yield start_stack(tmp_path)
     try:
         (leg,) = yield accept(stack, payment_event("evt_gone", "500001", 900))

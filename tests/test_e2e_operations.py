@@ -10,23 +10,21 @@ simulator's ledger (read back through its control API).
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
+import e2e_helpers
 import pytest
 import pytest_twisted
-import treq
+from e2e_helpers import api
 from twisted.internet.defer import inlineCallbacks
 
-from adapters.api import sign
 from adapters.cli import main
 from adapters.cli.stack import Stack
 from adapters.config import GatewayConfig
-from adapters.dispatcher import Backoff
 from adapters.domain import LegState
 from adapters.gateway import Gateway
-from adapters.journal import Journal, MatchStatus
+from adapters.journal import MatchStatus
 
 PROPERTY = "GRAND-LONDON"
 DONE = {"posted", "rejected", "unknown"}
@@ -85,56 +83,8 @@ def configure(workdir: Path, *, threshold: int | None = None, rates: bool = Fals
     return apply
 
 
-def seed_journal(workdir: Path, guests: dict[int, str]) -> None:
-    journal = Journal(str(workdir / "journal.sqlite"))
-    for number, room in guests.items():
-        journal.set_guest(PROPERTY, number, room)
-    journal.mark_guest_list_complete(PROPERTY)
-    journal.close()
-
-
-@inlineCallbacks
 def start_stack(workdir: Path, **options: Any) -> Any:
-    from twisted.internet import reactor
-
-    stack = Stack(
-        reactor,
-        workdir,
-        configure=configure(workdir, **options),
-        gateway_options={"jitter": lambda: 0.0, "backoff": Backoff(0.1, 2.0, 0.4, 0.0)},
-    )
-    yield stack.start()
-    try:
-        yield stack.wait_for(
-            lambda: (
-                stack.gateway.properties[PROPERTY].link.status.can_post
-                and stack.journal.guests(PROPERTY) is not None
-            ),
-            "the FIAS link to be alive with the guest list known",
-        )
-    except BaseException:
-        yield stack.stop()
-        raise
-    return stack
-
-
-@inlineCallbacks
-def api(stack: Stack, method: str, path: str, body: Any = None) -> Any:
-    """A signed request to the gateway's API: (status, JSON answer)."""
-    from twisted.internet import reactor
-
-    raw = b"" if body is None else json.dumps(body).encode()
-    response = yield treq.request(
-        method,
-        stack.gateway.api_url + path,
-        data=raw or None,
-        headers={
-            "Content-Type": ["application/json"],
-            "Foliogate-Signature": [sign(stack.secret, raw, int(reactor.seconds()))],
-            "Foliogate-Source": [stack.source],
-        },
-    )
-    return response.code, (yield response.json())
+    return e2e_helpers.start_fias_stack(workdir, PROPERTY, configure(workdir, **options))
 
 
 @inlineCallbacks
@@ -254,7 +204,7 @@ def test_a_record_the_pms_does_not_know_gets_candidates_and_the_cli_assigns_it(
     exceptions assign LEG --confirmation`` beside the running gateway points it at the right
     reservation; the gateway's rescan picks it up and it posts there."""
     monkeypatch.setattr(Gateway, "rescan_interval", 0.1)
-    seed_journal(tmp_path, {**DEMO_IN_HOUSE, 777777: "202"})
+    e2e_helpers.seed_journal(tmp_path, PROPERTY, {**DEMO_IN_HOUSE, 777777: "202"})
     stack = yield start_stack(tmp_path)
     try:
         yield post(stack, payment("evt_stale", "777777", 4200, guest_name="Mrs Gandhi"))

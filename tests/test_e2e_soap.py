@@ -16,15 +16,16 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import e2e_helpers
 import pytest
 import pytest_twisted
 import treq
+from e2e_helpers import accept, line_view
 from twisted.internet.defer import inlineCallbacks
 
 from adapters.api import sign
 from adapters.cli.stack import EXAMPLE_SOAP_CONFIG, Stack
 from adapters.config import GatewayConfig
-from adapters.dispatcher import Backoff
 from adapters.domain import LegState
 from protocols.htng import htng_async as ha
 from protocols.soap import (
@@ -44,7 +45,6 @@ PROPERTIES = {
 }
 PROFILES = list(PROPERTIES)
 ANSWER_TIMEOUT = 2.0
-BACKOFF = Backoff(initial=0.1, factor=2.0, cap=0.4, spread=0.0)
 DONE = {"posted", "rejected", "unknown"}
 DEMO_PASSWORD = b"demo-only-password"
 #: The request element of each profile's charge and payment postings.
@@ -56,23 +56,7 @@ POSTINGS = {
 
 
 def payment_event(profile, event_id, conf, amount, kind="balance"):
-    return {
-        "event_id": event_id,
-        "type": "payment.succeeded",
-        "property": PROPERTIES[profile],
-        "occurred_at": "2026-11-27T10:04:05Z",
-        "payment": {
-            "kind": kind,
-            "amount": amount,
-            "currency": "GBP",
-            "transaction_id": f"pi_{event_id}",
-            "method": "onejourney",
-            "card_type": "VISA",
-            "card_last4": "4242",
-            "status": "Payment Success",
-        },
-        "booking": {"confirmation_number": conf},
-    }
+    return e2e_helpers.payment_event(PROPERTIES[profile], event_id, conf, amount, kind)
 
 
 def redemption_event(profile, event_id, conf, amount):
@@ -110,17 +94,10 @@ def start_stack(tmp_path, profile, **configure_options):
         config_path=EXAMPLE_SOAP_CONFIG,
         soap_profiles=[profile],
         configure=configured(**configure_options),
-        gateway_options={"jitter": lambda: 0.0, "backoff": BACKOFF},
+        gateway_options={"jitter": lambda: 0.0, "backoff": e2e_helpers.BACKOFF},
     )
     yield stack.start()
     return stack
-
-
-@inlineCallbacks
-def accept(stack, event):
-    code, answer = yield stack.post_event(event)
-    assert code == 202, answer
-    return answer["legs"]
 
 
 @inlineCallbacks
@@ -133,10 +110,6 @@ def wire(stack, leg_id, direction=None):
         w.raw for w in stack.journal.wire_log(leg_id=leg_id)
         if direction is None or w.direction == direction
     ]  # fmt: skip
-
-
-def lines(folio_json):
-    return [(line["code"], line["amount"], line["payment_type"]) for line in folio_json["lines"]]
 
 
 # -- the negative-posting journey -----------------------------------------------------------
@@ -171,7 +144,7 @@ def test_negative_journey_deposit_before_arrival_then_redemption_balances_the_fo
         yield stack.control("POST", "/reservations/400001/check-out")
 
         folio = yield stack.control("GET", "/reservations/400001/folio")
-        assert lines(folio) == [
+        assert line_view(folio) == [
             ("SPA_DEPOSIT", 5000, None),
             ("ONEJOURNEY", -5000, "ONEJOURNEY"),
             ("SPA_TREATMENT", 5000, None),
