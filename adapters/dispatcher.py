@@ -6,6 +6,9 @@ the rules of issue 3 section 4 and DESIGN section 5:
 - Legs go out in order of arrival. A later leg of a reservation never overtakes an earlier pending
   one: once a leg of a reservation has to wait, every later leg of that reservation waits too.
   (Legs already in the exception queue do not block later ones; the operator decides about them.)
+- Up to ``max_in_flight`` legs are on their way at once (SOAP: one HTTP exchange each), but
+  never two of one reservation: a leg holds its reservation until its outcome, and after a
+  journey's last leg the balance read-back, are journaled.
 - Nothing goes out while the link is down, between ``DS`` and ``DE`` or between ``NS`` and ``NE``.
 - A leg that needs the guest in house waits for the guest's ``GI``; after the property's
   ``deposit_wait_hours`` it goes to the exception queue instead.
@@ -14,8 +17,10 @@ the rules of issue 3 section 4 and DESIGN section 5:
 - Terminal answers go to the exception queue with the PMS's text; no answer in time makes the leg
   ``unknown`` and it is never re-sent on its own.
 - The journal marks a leg ``sent`` (and its ``P#`` is committed) before the posting touches the
-  wire, so a crash can never post a leg twice.
-- After the last leg of an event posts, the guest's folio balance is inquired and recorded.
+  wire, so a crash can never post a leg twice. Legs handed over together are marked ``sent`` in
+  one commit (:meth:`Journal.submit_sent`), and each posting waits for it.
+- After the last leg of an event posts, the guest's folio balance is inquired and recorded (the
+  row rides along with the journal's next commit: :meth:`Journal.queue_balance`).
 """
 
 from __future__ import annotations
@@ -44,6 +49,10 @@ from adapters.matching import CandidateFinder, PmsGuest
 log = Logger(namespace="foliogate.dispatcher")
 
 GUEST_NOT_IN_HOUSE = "guest not in house: waiting for the PMS's check-in (GI)"
+
+#: How many pending legs of busy reservations (a leg of theirs on its way) a pass looks past,
+#: per leg it may have in flight, before it stops looking: legs that land wake it again.
+BUSY_LOOKAHEAD = 8
 
 
 def behind_earlier_leg(confirmation_number: str) -> str:
@@ -130,7 +139,10 @@ class PostingChannel(Protocol):
 
     ``post`` raises ``ValueError`` at once for a leg that can never go on the wire (a mapping
     error); it calls the dispatcher's ``on_posting_written(reference, number)`` right before the
-    posting leaves, and fires with a :class:`PostingOutcome` (never errbacks for PMS answers).
+    posting leaves and writes the posting only once the Deferred that returns has fired (the
+    leg is ``sent`` on disk); it fires with a :class:`PostingOutcome` (never errbacks for PMS
+    answers). The dispatcher may call ``post`` again before earlier calls have fired (for legs
+    of other reservations).
     """
 
     def hold_reason(self) -> str | None:
@@ -214,7 +226,13 @@ class FiasChannel:
 
 
 class Dispatcher:
-    """Posts one property's legs over one channel (see the module docstring for the rules)."""
+    """Posts one property's legs over one channel (see the module docstring for the rules).
+
+    ``max_in_flight`` legs may be on their way at once, never two of the same reservation:
+    a leg holds its reservation from the moment it is handed to the channel until its
+    outcome (and, after a journey's last leg, the balance read-back) is journaled, so a
+    later leg of that reservation can neither overtake it nor land in its balance.
+    """
 
     def __init__(
         self,
@@ -226,7 +244,10 @@ class Dispatcher:
         now: Callable[[], dt.datetime],
         jitter: Callable[[], float] = random.random,
         backoff: Backoff | None = None,
+        max_in_flight: int = 1,
     ) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
         self.journal = journal
         self.prop = prop
         self.channel = channel
@@ -234,6 +255,7 @@ class Dispatcher:
         self._now = now
         self._jitter = jitter
         self._backoff = backoff or Backoff()
+        self.max_in_flight = max_in_flight
         self._running = False
         self._again = False
         self._stopped = False
@@ -241,6 +263,9 @@ class Dispatcher:
         self._timer: IDelayedCall | None = None
         self._timer_at: float | None = None
         self._current: dict[str, int] = {}  # leg reference -> leg id, for on_posting_written
+        #: Legs on their way (leg id -> confirmation number) and the reservations they hold.
+        self._in_flight: dict[int, str] = {}
+        self._busy: set[str] = set()
         self._idle_waiters: list[Deferred[None]] = []
         #: Candidate searches for records the PMS did not find (adapters.matching).
         self.matcher = CandidateFinder(journal, prop, getattr(channel, "search_guests", None))
@@ -265,12 +290,15 @@ class Dispatcher:
         if kind is not GuestEventKind.CHECK_OUT:
             self.wake()
 
-    def on_posting_written(self, leg_reference: str, posting_number: int | None) -> None:
-        """Called by the channel right before the posting leaves: journal it as sent first."""
+    def on_posting_written(self, leg_reference: str, posting_number: int | None) -> Deferred[None]:
+        """Called by the channel right before the posting leaves: journal it as sent first.
+
+        The returned Deferred fires once the ``sent`` mark is on disk; the channel writes the
+        posting only then. Marks of legs going out together share one commit."""
         leg_id = self._current.get(leg_reference)
         if leg_id is None:  # pragma: no cover - the link only posts what we asked
             raise RuntimeError(f"posting for an unknown leg {leg_reference}")
-        self.journal.mark_sent(leg_id, posting_number)
+        return self.journal.submit_sent(leg_id, posting_number)
 
     def on_frame(
         self, direction: str, payload: bytes, leg_reference: str | None, protocol: str = "fias"
@@ -280,24 +308,33 @@ class Dispatcher:
         self.journal.log_wire(direction, protocol, payload, property=self.prop.name, leg_id=leg_id)
 
     def stop(self) -> None:
+        """No new legs go out; those on their way run to their outcome (see :meth:`idle`)."""
         self._stopped = True
         for call in (self._wake_call, self._timer):
             if call is not None and call.active():
                 call.cancel()
 
     def idle(self) -> Deferred[None]:
-        """Fires when no pass is running (for a clean shutdown and for tests)."""
+        """Fires when no pass is running and no leg is on its way (for a clean shutdown and
+        for tests)."""
         d: Deferred[None] = Deferred()
-        if not self._running:
+        if not self._running and not self._in_flight:
             d.callback(None)
         else:
             self._idle_waiters.append(d)
         return d
 
+    @property
+    def in_flight(self) -> int:
+        """How many legs are on their way now."""
+        return len(self._in_flight)
+
     # -- the pass -----------------------------------------------------------------------------
 
     @inlineCallbacks
     def _pass(self) -> Any:
+        """Hand the channel as many legs as ``max_in_flight`` allows, then return: each leg
+        runs on its own and wakes the dispatcher when it lands."""
         self._wake_call = None
         if self._running or self._stopped:
             return
@@ -307,37 +344,90 @@ class Dispatcher:
                 self._again = False
                 if self.channel.hold_reason() is None and self.matcher.has_work():
                     yield self.matcher.run()
-                leg = self._next_leg()
-                if leg is None:
+                    if self._stopped:
+                        break
+                free = self.max_in_flight - len(self._in_flight)
+                legs = self._next_legs(free) if free > 0 else []
+                if not legs:
                     if self._again:
                         continue
                     break
-                outcome = yield self._post(leg)
-                if outcome is not None:
-                    yield self._record(leg, outcome)
+                for leg in legs:
+                    self._launch(leg)
+                # The legs handed over together are marked sent in one commit.
+                self.journal.commit_sent()
         except Exception:
             log.failure("dispatcher pass for {property} failed", property=self.prop.name)
             self._schedule_timer(self._backoff.initial)
         finally:
             self._running = False
-            waiters, self._idle_waiters = self._idle_waiters, []
-            for d in waiters:
-                d.callback(None)
+            self._maybe_idle()
 
-    def _next_leg(self) -> Leg | None:
-        """The first leg that may go now, marking the ones that must wait."""
+    def _launch(self, leg: Leg) -> None:
+        """Send one leg on its way: post, journal the outcome, read the balance back."""
+        conf = leg.confirmation_number
+        self._in_flight[leg.leg_id] = conf
+        self._busy.add(conf)
+        d = self._post(leg)
+        d.addCallback(self._outcome_arrived, leg)
+        d.addErrback(self._leg_failed, leg)
+        d.addBoth(self._landed, leg)
+
+    def _outcome_arrived(self, outcome: PostingOutcome | None, leg: Leg) -> Any:
+        if outcome is None:
+            return None
+        return self._record(leg, outcome)
+
+    def _leg_failed(self, failure: Any, leg: Leg) -> None:
+        log.failure(
+            "dispatcher: leg {leg} on {property} failed",
+            failure,
+            leg=leg.reference,
+            leg_id=leg.leg_id,
+            event_id=leg.event_id,
+            property=self.prop.name,
+        )
+        self._schedule_timer(self._backoff.initial)
+
+    def _landed(self, _: Any, leg: Leg) -> None:
+        self._in_flight.pop(leg.leg_id, None)
+        self._busy.discard(leg.confirmation_number)
+        self.wake()
+        self._maybe_idle()
+
+    def _maybe_idle(self) -> None:
+        if self._running or self._in_flight or not self._idle_waiters:
+            return
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for d in waiters:
+            d.callback(None)
+
+    def _next_legs(self, wanted: int) -> list[Leg]:
+        """Up to ``wanted`` legs that may go now, of different reservations, none of a
+        reservation with a leg on its way; marking the ones that must wait."""
         now = self._now()
         blocked: set[str] = set()
         hold = self.channel.hold_reason()
         if hold is not None:
             # Nothing goes out: only new (planned) legs need to learn why they wait.
             for leg in self.journal.legs(state=LegState.PLANNED, property=self.prop.name):
-                self.journal.mark_waiting(leg.leg_id, hold)
-            return None
+                if leg.leg_id not in self._in_flight:
+                    self.journal.mark_waiting(leg.leg_id, hold)
+            return []
+        chosen: list[Leg] = []
+        taken = self._busy.copy()
+        skipped = 0
         earliest: dt.datetime | None = None
-        # Lazily, in arrival order: the leg to send is usually among the first few.
+        # Lazily, in arrival order: the legs to send are usually among the first few.
         for leg in self.journal.iter_pending_legs(self.prop.name):
             conf = leg.confirmation_number
+            if conf in taken or leg.leg_id in self._in_flight:
+                # Its reservation has a leg on its way: it waits its turn (no reason needed,
+                # it is next). Legs landing wake us, so a bounded look ahead is enough.
+                skipped += 1
+                if skipped > BUSY_LOOKAHEAD * self.max_in_flight:
+                    break
+                continue
             if conf in blocked:
                 # Say why it is held (once), so the journal and the API show a reason.
                 if leg.state is LegState.PLANNED:
@@ -351,10 +441,13 @@ class Dispatcher:
                 blocked.add(conf)
                 self._hold_for_guest(leg, now)
                 continue
-            return leg
-        if earliest is not None:
+            chosen.append(leg)
+            taken.add(conf)
+            if len(chosen) >= wanted:
+                return chosen
+        if not chosen and earliest is not None:
             self._schedule_timer((earliest - now).total_seconds())
-        return None
+        return chosen
 
     def _hold_for_guest(self, leg: Leg, now: dt.datetime) -> None:
         created = leg.created_at or now
@@ -484,10 +577,7 @@ class Dispatcher:
     @inlineCallbacks
     def _after_posted(self, leg: Leg, outcome: PostingOutcome) -> Any:
         """After the last leg of an event posts, record the folio balance the PMS reports."""
-        record = self.journal.event(leg.event_id)
-        if record is None or any(
-            other.state is not LegState.POSTED for other in getattr(record, "legs", ())
-        ):
+        if not self.journal.all_legs_posted(leg.event_id):
             return
         try:
             balance = yield self.channel.folio_balance(leg, outcome)
@@ -502,8 +592,10 @@ class Dispatcher:
             )
             return
         if balance is not None:
-            self.journal.record_balance(
+            # Evidence, not a state: it rides along with the next commit.
+            self.journal.queue_balance(
                 leg.event_id,
+                self.prop.name,
                 int(balance),
                 self.prop.currency,
                 leg_id=leg.leg_id,

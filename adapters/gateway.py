@@ -27,6 +27,12 @@ from adapters.metrics import GatewayMetrics
 
 log = Logger(namespace="foliogate.gateway")
 
+#: Legs a property's dispatcher may have on their way at once (never two of one reservation).
+#: SOAP: one HTTP exchange per leg, so legs of different reservations overlap. FIAS: the PMS
+#: takes one posting at a time; see :data:`FIAS_MAX_IN_FLIGHT`.
+SOAP_MAX_IN_FLIGHT = 8
+FIAS_MAX_IN_FLIGHT = 1
+
 
 class PropertyRuntime:
     """One property's link and dispatcher."""
@@ -49,8 +55,11 @@ class Gateway:
         environ: Mapping[str, str] | None = None,
         jitter: Callable[[], float] = random.random,
         backoff: Backoff | None = None,
+        max_in_flight: Mapping[str, int] | None = None,
     ) -> None:
         self.config = config
+        #: profile value ("fias", "opera-htng", ...) -> legs in flight per property.
+        self.max_in_flight = dict(max_in_flight or {})
         self.reactor = reactor
         self._now = now or (lambda: dt.datetime.now(dt.UTC))
         self._environ = os.environ if environ is None else environ
@@ -104,6 +113,13 @@ class Gateway:
         self._rescan.start(self.rescan_interval, now=False)
         log.info("foliogate listening on {url}", url=self.api_url)
 
+    def _max_in_flight(self, prop: PropertyConfig) -> int:
+        configured = getattr(prop, "max_in_flight", None)  # a per-property setting, if any
+        if configured:
+            return int(configured)
+        default = FIAS_MAX_IN_FLIGHT if prop.profile is Profile.FIAS else SOAP_MAX_IN_FLIGHT
+        return int(self.max_in_flight.get(prop.profile.value, default))
+
     def _fias_runtime(self, journal: Journal, prop: PropertyConfig) -> PropertyRuntime:
         assert prop.fias is not None
         holder: dict[str, Dispatcher] = {}
@@ -155,6 +171,7 @@ class Gateway:
             now=self._now,
             jitter=self._jitter,
             backoff=self._backoff,
+            max_in_flight=self._max_in_flight(prop),
         )
         return PropertyRuntime(prop, link, dispatcher)
 
@@ -165,9 +182,11 @@ class Gateway:
         from adapters.soap_htng_async import HtngAsyncCallbackResource
 
         holder: dict[str, Dispatcher] = {}
+        in_flight = self._max_in_flight(prop)
         channel = gateway_channel(
             prop, journal=journal, reactor=self.reactor, now=self._now, environ=self._environ,
             dispatcher=lambda: holder["d"], api_url=lambda: self.api_url,
+            connections=in_flight,
         )  # fmt: skip
         dispatcher = holder["d"] = Dispatcher(
             journal=journal,
@@ -177,6 +196,7 @@ class Gateway:
             now=self._now,
             jitter=self._jitter,
             backoff=self._backoff,
+            max_in_flight=in_flight,
         )
         if prop.profile is Profile.HTNG_ASYNC:
             resource = HtngAsyncCallbackResource(channel)  # type: ignore[arg-type]

@@ -451,6 +451,17 @@ class IngestResult:
 
 
 _WireRow = tuple[str, str | None, int | None, str, str, bytes]
+#: (event_id, leg_id, property, confirmation_number, balance, currency, recorded_at)
+_BalanceRow = tuple[str, int | None, str, str | None, int, str, str]
+
+
+@dataclass
+class _SentMark:
+    """A leg to mark ``sent`` in the next commit; ``deferred`` fires once that is on disk."""
+
+    leg_id: int
+    posting_number: int | None
+    deferred: Deferred[None] = field(default_factory=Deferred)
 
 
 @dataclass
@@ -726,7 +737,15 @@ class Journal:
     (or ingest batch) writes them in the same transaction, or, if none comes, a flush
     :data:`WIRE_FLUSH_DELAY` seconds later; so logging a frame costs no fsync of its own. At
     most the frames of that last moment can be lost in a crash; never a state: a leg is
-    journaled ``sent`` before its posting frame is written.
+    journaled ``sent`` before its posting frame is written. Folio balances the dispatcher reads
+    back after a journey (:meth:`queue_balance`) ride along the same way.
+
+    ``sent`` marks can be grouped too: :meth:`submit_sent` queues the mark and returns a
+    Deferred that fires only after the COMMIT that writes it (:meth:`commit_sent`, an ingest
+    batch, any synchronous call, at the latest a flush in the next reactor turn); the caller
+    writes the posting then, never before. Legs handed out together thus cost one fsync, and a
+    leg whose posting is ready when another leg's answer is journaled shares that commit.
+    ``posted`` and every other outcome are still committed before the call returns.
     """
 
     def __init__(
@@ -761,6 +780,10 @@ class Journal:
         self._posting_blocks: dict[str, tuple[int, int]] = {}
         self._wire_pending: list[_WireRow] = []
         self._wire_in_transaction: list[_WireRow] = []
+        self._balances_pending: list[_BalanceRow] = []
+        self._balances_in_transaction: list[_BalanceRow] = []
+        self._sent_pending: list[_SentMark] = []
+        self._sent_in_transaction: list[tuple[_SentMark, BaseException | None]] = []
         self._flush_call: Any = None
         self._flush_delay = 0.0
         #: Leg ids turned from ``sent`` to ``unknown`` when this journal was opened.
@@ -781,20 +804,49 @@ class Journal:
         if conn.in_transaction:
             raise JournalError("nested journal transaction")
         conn.execute("BEGIN IMMEDIATE")
-        self._write_wire_rows(conn)
+        try:
+            # What rides along with every commit: frames, balances, and the legs waiting to be
+            # marked sent (their postings go out once this transaction is on disk).
+            self._write_wire_rows(conn)
+            self._write_balances(conn)
+            self._apply_sent_marks(conn)
+        except BaseException:
+            self._rollback()
+            raise
         return conn
 
     def _commit(self) -> None:
         self._db.execute("COMMIT")
         self._wire_in_transaction = []
+        self._balances_in_transaction = []
+        marks, self._sent_in_transaction = self._sent_in_transaction, []
+        # Only now, with the transaction on disk, may the postings of these legs be written.
+        for mark, failure in marks:
+            if failure is None:
+                mark.deferred.callback(None)
+            else:
+                mark.deferred.errback(failure)
 
-    def _rollback(self) -> None:
+    def _rollback(self, *, requeue_sent: bool = True) -> None:
         conn = self._db
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         # Frames are evidence: a failed transition must not take them with it.
         self._wire_pending[:0] = self._wire_in_transaction
         self._wire_in_transaction = []
+        self._balances_pending[:0] = self._balances_in_transaction
+        self._balances_in_transaction = []
+        marks = [mark for mark, _ in self._sent_in_transaction]
+        self._sent_in_transaction = []
+        if not marks:
+            return
+        if requeue_sent:
+            # Another caller's work failed, not these marks: they go with the next commit.
+            self._sent_pending[:0] = marks
+            self._schedule_flush()
+        else:
+            for mark in marks:
+                mark.deferred.errback(JournalError("the journal could not commit the mark"))
 
     def _run(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
         conn = self._begin()
@@ -911,6 +963,28 @@ class Journal:
         self._schedule_flush()
         return submission.deferred
 
+    def submit_sent(self, leg_id: int, posting_number: int | None = None) -> Deferred[None]:
+        """Mark a leg ``sent`` in the next commit; the Deferred fires once it is on disk.
+
+        The caller writes the posting only when the Deferred fires (it fails, and nothing may
+        be written, if the mark could not be made or committed). Marks made together go out in
+        ONE transaction: whatever commits next (:meth:`commit_sent`, an ingest batch, any
+        synchronous call such as :meth:`mark_posted`), at the latest a flush in the next
+        reactor turn.
+        """
+        mark = _SentMark(int(leg_id), posting_number)
+        if self._conn is None:
+            mark.deferred.errback(JournalError("the journal is closed"))
+            return mark.deferred
+        self._sent_pending.append(mark)
+        self._schedule_flush()
+        return mark.deferred
+
+    def commit_sent(self) -> None:
+        """Commit the queued ``sent`` marks now (one transaction), if there are any."""
+        if self._sent_pending and self._conn is not None and not self._conn.in_transaction:
+            self.flush()
+
     def log_wire(
         self,
         direction: str,
@@ -958,7 +1032,7 @@ class Journal:
         submission of the batch fails and nothing is acknowledged.
         """
         batch, self._pending = self._pending, []
-        if not batch and not self._wire_pending:
+        if not (batch or self._wire_pending or self._balances_pending or self._sent_pending):
             return 0
         outcomes: list[tuple[_Submission, IngestResult | BaseException]] = []
         try:
@@ -976,7 +1050,7 @@ class Journal:
                     outcomes.append((sub, result))
             self._commit()
         except Exception as exc:
-            self._rollback()
+            self._rollback(requeue_sent=False)
             log.failure("journal group commit of {count} event(s) failed", count=len(batch))
             for sub in batch:
                 sub.deferred.errback(JournalError(f"journal commit failed: {exc}"))
@@ -998,6 +1072,44 @@ class Journal:
             "VALUES (?, ?, ?, ?, ?, ?)",
             rows,
         )
+
+    def _write_balances(self, conn: sqlite3.Connection) -> None:
+        if not self._balances_pending:
+            return
+        rows, self._balances_pending = self._balances_pending, []
+        conn.execute("SAVEPOINT balances")
+        try:
+            conn.executemany(
+                "INSERT INTO balances (event_id, leg_id, property, confirmation_number,"
+                " balance, currency, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        except sqlite3.Error:
+            # A balance is evidence, never a reason to fail the transaction it rides with.
+            conn.execute("ROLLBACK TO SAVEPOINT balances")
+            conn.execute("RELEASE SAVEPOINT balances")
+            log.failure("{count} reported balance(s) could not be journaled", count=len(rows))
+            return
+        conn.execute("RELEASE SAVEPOINT balances")
+        self._balances_in_transaction = rows
+
+    def _apply_sent_marks(self, conn: sqlite3.Connection) -> None:
+        if not self._sent_pending:
+            return
+        marks, self._sent_pending = self._sent_pending, []
+        applied: list[tuple[_SentMark, BaseException | None]] = []
+        self._sent_in_transaction = applied
+        for mark in marks:
+            conn.execute("SAVEPOINT sent")
+            try:
+                change = _sent_change(mark.posting_number)
+                self._transition_in(conn, mark.leg_id, LegState.SENT, **change)
+            except Exception as exc:  # e.g. an operator changed the leg meanwhile: that one fails
+                conn.execute("ROLLBACK TO SAVEPOINT sent")
+                applied.append((mark, exc))
+            else:
+                applied.append((mark, None))
+            conn.execute("RELEASE SAVEPOINT sent")
 
     def _record(
         self,
@@ -1455,6 +1567,8 @@ class Journal:
         return [record for (event_id,) in rows if (record := self.event(event_id)) is not None]
 
     def balances(self, event_id: str) -> list[Balance]:
+        if self._balances_pending and not self._db.in_transaction:
+            self._run(lambda conn: None)  # queued balances are written first
         rows = self._db.execute(
             "SELECT event_id, leg_id, property, confirmation_number, balance, currency,"
             " recorded_at FROM balances WHERE event_id = ? ORDER BY id",
@@ -1644,28 +1758,44 @@ class Journal:
         increment_attempts: bool = False,
     ) -> Leg:
         def work(conn: sqlite3.Connection) -> Leg:
-            row = conn.execute(
-                "SELECT state, event_id FROM legs WHERE leg_id = ?", (int(leg_id),)
-            ).fetchone()
-            if row is None:
-                raise UnknownLeg(f"no leg {leg_id}")
-            current = LegState(row[0])
-            if to not in TRANSITIONS[current]:
-                raise IllegalTransition(int(leg_id), current, to)
-            now = _ts(self._now())
-            columns = {"state": to.value, "updated_at": now, **(sets or {})}
-            assignments = ", ".join(f"{name} = ?" for name in columns)
-            if increment_attempts:
-                assignments += ", attempts = attempts + 1"
-            conn.execute(
-                f"UPDATE legs SET {assignments} WHERE leg_id = ?",  # noqa: S608
-                (*columns.values(), int(leg_id)),
-            )
-            self._history(conn, now, row[1], int(leg_id), current, to, actor, action, note)
+            self._transition_in(conn, leg_id, to, actor=actor, action=action, note=note,
+                                sets=sets, increment_attempts=increment_attempts)  # fmt: skip
             return self._legs_where(conn, "leg_id = ?", (int(leg_id),))[0]
 
         leg: Leg = self._run(work)
         return leg
+
+    def _transition_in(
+        self,
+        conn: sqlite3.Connection,
+        leg_id: int,
+        to: LegState,
+        *,
+        actor: str = GATEWAY_ACTOR,
+        action: str,
+        note: str | None = None,
+        sets: dict[str, Any] | None = None,
+        increment_attempts: bool = False,
+    ) -> None:
+        """Move a leg along an edge of :data:`TRANSITIONS` inside the open transaction."""
+        row = conn.execute(
+            "SELECT state, event_id FROM legs WHERE leg_id = ?", (int(leg_id),)
+        ).fetchone()
+        if row is None:
+            raise UnknownLeg(f"no leg {leg_id}")
+        current = LegState(row[0])
+        if to not in TRANSITIONS[current]:
+            raise IllegalTransition(int(leg_id), current, to)
+        now = _ts(self._now())
+        columns = {"state": to.value, "updated_at": now, **(sets or {})}
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        if increment_attempts:
+            assignments += ", attempts = attempts + 1"
+        conn.execute(
+            f"UPDATE legs SET {assignments} WHERE leg_id = ?",  # noqa: S608
+            (*columns.values(), int(leg_id)),
+        )
+        self._history(conn, now, row[1], int(leg_id), current, to, actor, action, note)
 
     @staticmethod
     def _history(
@@ -1705,20 +1835,10 @@ class Journal:
         )
 
     def mark_sent(self, leg_id: int, posting_number: int | None = None) -> Leg:
-        """The leg is about to go on the wire (call BEFORE writing the frame)."""
-        return self._transition(
-            leg_id,
-            LegState.SENT,
-            action="send",
-            note=None if posting_number is None else f"P# {posting_number}",
-            sets={
-                "posting_number": posting_number,
-                "reason": None,
-                "answer_status": None,
-                "not_before": None,
-            },
-            increment_attempts=True,
-        )
+        """The leg is about to go on the wire (call BEFORE writing the frame).
+
+        :meth:`submit_sent` does the same in the next (shared) commit."""
+        return self._transition(leg_id, LegState.SENT, **_sent_change(posting_number))
 
     def mark_posted(
         self, leg_id: int, answer_status: str | None = None, text: str | None = None
@@ -1829,6 +1949,15 @@ class Journal:
             source=row[10],
             rounding=row[11],
         )
+
+    def all_legs_posted(self, event_id: str) -> bool:
+        """True when the event has legs and every one is ``posted`` (one small query: the
+        dispatcher asks after each posting whether the journey is complete)."""
+        count, posted = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(state = 'posted'), 0) FROM legs WHERE event_id = ?",
+            (event_id,),
+        ).fetchone()
+        return bool(count) and count == posted
 
     def target_of(self, event_id: str) -> tuple[str, bytes] | None:
         """(what the confirmation number names, the stored body) of an event, in one query:
@@ -2180,6 +2309,47 @@ class Journal:
 
         result: Balance = self._run(work)
         return result
+
+    def queue_balance(
+        self,
+        event_id: str,
+        property: str,
+        balance: int,
+        currency: str,
+        *,
+        leg_id: int | None = None,
+        confirmation_number: str | None = None,
+    ) -> None:
+        """:meth:`record_balance` without a commit of its own: the row rides along with the
+        next commit (as wire-log rows do), or a flush :data:`WIRE_FLUSH_DELAY` seconds later.
+
+        For the dispatcher's read-back after a journey: a balance is evidence that the folio
+        changed, not a state anything waits for, so it need not cost an fsync. A crash in that
+        moment can lose the row (never a leg state); reads (:meth:`balances`, :meth:`event`)
+        write queued rows first.
+        """
+        if isinstance(balance, bool) or not isinstance(balance, int):
+            raise TypeError("a balance is integer minor units")
+        self._balances_pending.append(
+            (event_id, leg_id, property, confirmation_number, balance, currency,
+             _ts(self._now()))
+        )  # fmt: skip
+        self._schedule_flush(WIRE_FLUSH_DELAY)
+
+
+def _sent_change(posting_number: int | None) -> dict[str, Any]:
+    """What marking a leg ``sent`` writes (:meth:`Journal.mark_sent`, :meth:`submit_sent`)."""
+    return {
+        "action": "send",
+        "note": None if posting_number is None else f"P# {posting_number}",
+        "sets": {
+            "posting_number": posting_number,
+            "reason": None,
+            "answer_status": None,
+            "not_before": None,
+        },
+        "increment_attempts": True,
+    }
 
 
 #: Leg states whose confirmation number an operator may change (nothing reached the PMS).

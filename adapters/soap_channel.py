@@ -77,7 +77,14 @@ import zeep
 import zeep.exceptions
 from lxml import etree
 from twisted.internet import error as net_error
-from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks, succeed
+from twisted.internet.defer import (
+    CancelledError,
+    Deferred,
+    fail,
+    inlineCallbacks,
+    maybeDeferred,
+    succeed,
+)
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
@@ -447,6 +454,7 @@ class SoapHttp:
         timeout: float,
         max_bytes: int = DEFAULT_MAX_BYTES,
         pool: HTTPConnectionPool | None = None,
+        connections: int = 4,
     ) -> None:
         from treq.client import HTTPClient
 
@@ -456,7 +464,8 @@ class SoapHttp:
         self.max_bytes = max_bytes
         if pool is None:
             pool = HTTPConnectionPool(reactor, persistent=True)
-            pool.maxPersistentPerHost = 4
+            # As many kept-alive connections as exchanges the dispatcher runs at once.
+            pool.maxPersistentPerHost = max(1, connections)
             pool.cachedConnectionTimeout = CACHED_CONNECTION_SECONDS
             pool.retryAutomatically = False  # never for POST; say so for every method
         self.pool = pool
@@ -596,6 +605,7 @@ class SoapChannel:
         endpoint_retry_seconds: float = DEFAULT_ENDPOINT_RETRY_SECONDS,
         in_house_recheck_seconds: float = DEFAULT_IN_HOUSE_RECHECK_SECONDS,
         reply_to: Callable[[], str | None] | None = None,
+        connections: int = 4,
     ) -> None:
         if prop.profile is not self.profile:
             raise ValueError(f"property {prop.name} is {prop.profile}, not {self.profile}")
@@ -612,7 +622,9 @@ class SoapChannel:
         self._business_date = business_date
         self.endpoint_retry_seconds = endpoint_retry_seconds
         self.in_house_recheck_seconds = in_house_recheck_seconds
-        self.http = http or SoapHttp(reactor, prop.endpoint, timeout=prop.answer_timeout_seconds)
+        self.http = http or SoapHttp(
+            reactor, prop.endpoint, timeout=prop.answer_timeout_seconds, connections=connections
+        )
         self.module = _profile_module(self.profile)
         self.validator: XsdValidator = self.module.xsd_validator()
         self._stamps = _StampHolder()
@@ -794,14 +806,22 @@ class SoapChannel:
             return _Reply(answer, problem=f"the {operation} answer cannot be read: {exc}")
         return _Reply(answer, result=result, relates_to=relates_to)
 
-    def written(self, leg: Leg) -> str | None:
-        """Tell the dispatcher the posting is about to leave; the reason if it refused."""
+    def written(self, leg: Leg) -> Deferred[str | None]:
+        """Tell the dispatcher the posting is about to leave; fires (with None) once the
+        journal has the leg ``sent`` on disk, or with the reason it refused. The hook may
+        answer with a Deferred (the dispatcher's group commit): nothing is sent before it
+        fires."""
         try:
-            self._on_posting_written(leg.reference, None)
-        except Exception as exc:
-            log.failure("on_posting_written failed for {leg}; not sent", leg=leg.reference)
-            return f"the journal could not mark the leg sent: {exc}"
-        return None
+            marked = maybeDeferred(self._on_posting_written, leg.reference, None)
+        except Exception as exc:  # pragma: no cover - maybeDeferred catches
+            marked = fail(exc)
+
+        def refused(failure: Failure) -> str:
+            log.failure("on_posting_written failed for {leg}; not sent", failure,
+                        leg=leg.reference)  # fmt: skip
+            return f"the journal could not mark the leg sent: {failure.getErrorMessage()}"
+
+        return marked.addCallbacks(lambda _: None, refused)
 
     # -- the endpoint-down hold and the not-in-house memory -------------------------------------
 

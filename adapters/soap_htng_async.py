@@ -167,6 +167,8 @@ class HtngAsyncChannel(SoapChannel):
         )  # fmt: skip
         self.leg_log = leg_log
         self._pending: dict[str, _Pending] = {}
+        #: CorrelationIDs whose leg is being marked sent (the journal's commit is awaited).
+        self._marking: set[str] = set()
         self._settled: collections.OrderedDict[str, _Settled] = collections.OrderedDict()
         #: Callbacks by what they turned out to be (for the log and tests).
         self.callbacks: collections.Counter[CallbackMatch] = collections.Counter()
@@ -241,12 +243,16 @@ class HtngAsyncChannel(SoapChannel):
         sent = False
         pending = _Pending(leg, correlation_id, message_id)
         try:
-            if correlation_id in self._pending:
+            if correlation_id in self._pending or correlation_id in self._marking:
                 return self.outcome(
                     leg, PostingResult.NOT_SENT,
                     f"CorrelationID {correlation_id} is already waiting for its result",
                 )  # fmt: skip
-            refused = self.written(leg)
+            self._marking.add(correlation_id)
+            try:
+                refused = yield self.written(leg)
+            finally:
+                self._marking.discard(correlation_id)
             if refused is not None:
                 return self.outcome(leg, PostingResult.NOT_SENT, refused)
             # Registered before the request leaves: the result may beat the acknowledgement.

@@ -87,7 +87,7 @@ class OperaHtngChannel(SoapChannel):
     def _post(self, leg: Leg, operation: str, data: bytes, headers: dict[str, str]) -> Any:
         sent = False
         try:
-            refused = self.written(leg)
+            refused = yield self.written(leg)
             if refused is not None:
                 return self.outcome(leg, PostingResult.NOT_SENT, refused)
             sent = True

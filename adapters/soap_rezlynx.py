@@ -142,7 +142,7 @@ class RezlynxChannel(SoapChannel):
                 return exc.outcome_of(leg)
             except (RequestNotSent, AnswerUnknown) as exc:
                 return self.outcome(leg, PostingResult.NOT_SENT, f"LogIn failed: {exc}")
-            refused = self.written(leg)
+            refused = yield self.written(leg)
             if refused is not None:
                 return self.outcome(leg, PostingResult.NOT_SENT, refused)
             sent = True

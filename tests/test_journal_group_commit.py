@@ -1,0 +1,170 @@
+"""The journal's shared commits (adapters/journal.py): grouped ``sent`` marks and balances that
+ride along with the next commit.
+
+Real SQLite files in ``tmp_path``; a second connection plays "what is on disk"; the flush
+timer runs on a ``task.Clock``. What these tests protect (DESIGN section 5):
+
+- a leg queued with ``submit_sent`` is on disk as ``sent`` BEFORE its Deferred fires (the
+  posting may only be written then), and marks queued together share one COMMIT;
+- a mark that cannot be made (an illegal transition) fails alone; one that rides along with
+  another caller's failing transaction is kept and committed next, never lost;
+- ``posted`` is still committed by ``mark_posted`` itself, and takes the queued marks along;
+- a balance queued with ``queue_balance`` costs no commit of its own, is read back through
+  ``balances()`` at once, and is on disk after the next commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+import pytest
+from twisted.internet import task
+
+from adapters.domain import (
+    Booking,
+    EventType,
+    LegState,
+    Payment,
+    PaymentEvent,
+    PaymentKind,
+    PlannedLeg,
+)
+from adapters.journal import WIRE_FLUSH_DELAY, IllegalTransition, Journal
+
+T0 = dt.datetime(2026, 11, 21, 10, 4, 5, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def rig(tmp_path):
+    clock = task.Clock()
+    path = str(tmp_path / "journal.sqlite")
+    journal = Journal(path, reactor=clock, now=lambda: T0)
+    commits: list[str] = []
+    journal._db.set_trace_callback(
+        lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None
+    )
+    disk = sqlite3.connect(path)
+    yield journal, clock, commits, disk
+    disk.close()
+    journal.close()
+
+
+def record(journal: Journal, n: int) -> int:
+    """Event ``evt_n`` with one planned leg; returns the leg id."""
+    event = PaymentEvent(
+        event_id=f"evt_{n}",
+        type=EventType.PAYMENT_SUCCEEDED,
+        property="GRAND-LONDON",
+        occurred_at=T0,
+        payment=Payment(PaymentKind.BALANCE, 100, "GBP", f"pi_{n}", "onejourney", "paid"),
+        booking=Booking(str(100000 + n)),
+    )
+    result = journal.record_event(
+        event, f'{{"n":{n}}}'.encode(), [PlannedLeg(0, None, "ONEJOURNEY", -100, "GBP")]
+    )
+    return result.legs[0].leg_id
+
+
+def on_disk(disk: sqlite3.Connection, leg_id: int) -> str:
+    return disk.execute("SELECT state FROM legs WHERE leg_id = ?", (leg_id,)).fetchone()[0]
+
+
+def test_sent_marks_queued_together_share_one_commit_and_fire_only_once_on_disk(rig):
+    journal, clock, commits, disk = rig
+    legs = [record(journal, n) for n in range(3)]
+    seen: list[tuple[int, str]] = []
+    for leg_id in legs:
+        journal.submit_sent(leg_id, 1000 + leg_id).addCallback(
+            lambda _, leg_id=leg_id: seen.append((leg_id, on_disk(disk, leg_id)))
+        )
+    assert seen == [] and [on_disk(disk, leg_id) for leg_id in legs] == ["planned"] * 3
+    before = len(commits)
+    journal.commit_sent()
+    assert len(commits) - before == 1
+    assert seen == [(leg_id, "sent") for leg_id in legs]
+    assert [journal.leg(leg_id).posting_number for leg_id in legs] == [
+        1000 + leg_id for leg_id in legs
+    ]
+    assert [journal.leg(leg_id).attempts for leg_id in legs] == [1, 1, 1]
+
+
+def test_a_queued_mark_commits_in_the_next_reactor_turn_if_nothing_else_commits(rig):
+    journal, clock, commits, disk = rig
+    leg_id = record(journal, 1)
+    fired: list[str] = []
+    journal.submit_sent(leg_id).addCallback(lambda _: fired.append(on_disk(disk, leg_id)))
+    clock.advance(0)
+    assert fired == ["sent"]
+
+
+def test_mark_posted_commits_itself_and_takes_queued_marks_along(rig):
+    """The answer of one leg and the ``sent`` mark of the next, ready at that moment, share
+    the commit that ``mark_posted`` makes before it returns."""
+    journal, clock, commits, disk = rig
+    first, second = record(journal, 1), record(journal, 2)
+    journal.mark_sent(first, 1)
+    fired: list[str] = []
+    journal.submit_sent(second, 2).addCallback(lambda _: fired.append(on_disk(disk, second)))
+    before = len(commits)
+    journal.mark_posted(first, "OK")
+    assert len(commits) - before == 1
+    assert (on_disk(disk, first), on_disk(disk, second)) == ("posted", "sent")
+    assert fired == ["sent"]
+
+
+def test_an_illegal_mark_fails_alone_and_the_others_commit(rig):
+    journal, clock, commits, disk = rig
+    good, bad = record(journal, 1), record(journal, 2)
+    journal.mark_sent(bad, 7)
+    journal.mark_posted(bad, "OK")  # posted: it can never be sent again
+    results: dict[int, object] = {}
+    for leg_id in (good, bad):
+        journal.submit_sent(leg_id).addBoth(lambda r, leg_id=leg_id: results.update({leg_id: r}))
+    journal.commit_sent()
+    assert results[good] is None and on_disk(disk, good) == "sent"
+    assert results[bad].check(IllegalTransition)  # type: ignore[attr-defined]
+    assert on_disk(disk, bad) == "posted"
+
+
+def test_a_mark_riding_with_a_failing_transaction_is_kept_and_committed_next(rig):
+    """Another caller's transition fails and rolls back: the mark that rode along is not
+    lost and not fired; it commits with the next flush."""
+    journal, clock, commits, disk = rig
+    leg_id, other = record(journal, 1), record(journal, 2)
+    fired: list[str] = []
+    journal.submit_sent(leg_id).addCallback(lambda _: fired.append(on_disk(disk, leg_id)))
+    with pytest.raises(IllegalTransition):
+        journal.mark_posted(other, "OK")  # planned -> posted is not an edge
+    assert fired == [] and on_disk(disk, leg_id) == "planned"
+    clock.advance(0)
+    assert fired == ["sent"]
+
+
+def test_a_queued_balance_costs_no_commit_and_is_read_back_and_then_on_disk(rig):
+    journal, clock, commits, disk = rig
+    record(journal, 1)
+    before = len(commits)
+    journal.queue_balance("evt_1", "GRAND-LONDON", -100, "GBP", leg_id=1,
+                          confirmation_number="100001")  # fmt: skip
+    assert len(commits) == before
+    assert disk.execute("SELECT COUNT(*) FROM balances").fetchone() == (0,)
+    clock.advance(WIRE_FLUSH_DELAY)
+    assert len(commits) == before + 1
+    assert disk.execute("SELECT event_id, balance FROM balances").fetchall() == [("evt_1", -100)]
+    journal.queue_balance("evt_1", "GRAND-LONDON", -50, "GBP")
+    assert [(b.balance, b.currency) for b in journal.balances("evt_1")] == [
+        (-100, "GBP"),
+        (-50, "GBP"),
+    ]
+    assert journal.event("evt_1").balances[-1].balance == -50  # type: ignore[union-attr]
+
+
+def test_a_mark_for_a_closed_journal_fails_at_once(rig):
+    journal, clock, commits, disk = rig
+    leg_id = record(journal, 1)
+    journal.close()
+    failures: list[object] = []
+    journal.submit_sent(leg_id).addErrback(failures.append)
+    assert len(failures) == 1
+    assert on_disk(disk, leg_id) == LegState.PLANNED.value
