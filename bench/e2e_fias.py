@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
-import hmac
 import json
 import os
 import platform
@@ -50,59 +48,29 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import (
+    ROOT,
+    SECRET,
+    SECRET_ENV,
+    cpu_seconds,
+    event_headers,
+    free_port,
+    get_json,
+    percentile,
+    start,
+    wait_for,
+)
+
 EXAMPLE = ROOT / "examples" / "gateway.toml"
-SECRET_ENV = "FOLIOGATE_SECRET_PAYMENTS"
-SECRET = b"whsec_bench"
 #: In-house guests of the demo hotel (G#, room, name as the PMS lists it).
 GUESTS = (("123456", "101"), ("200101", "201"), ("200102", "201"))
 
 
 # -- processes ------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def get_json(url: str, method: str = "GET", body: Any = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 (loopback)
-    request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        return json.load(response)
-
-
-def wait_for(what: str, probe: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            value = probe()
-        except (OSError, ValueError) as exc:
-            last = exc
-        else:
-            if value:
-                return value
-        time.sleep(0.02)
-    raise SystemExit(f"bench: timed out waiting for {what} ({last!r})")
-
-
-def start(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen(  # noqa: S603 (our own CLI)
-        [sys.executable, *argv],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=ROOT,
-    )
 
 
 def write_config(directory: Path, fias_port: int, api_port: int) -> Path:
@@ -216,12 +184,6 @@ def event(n: int, prefix: str) -> bytes:
     ).encode()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (``/proc/<pid>/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def commit_probe(directory: Path, commits: int = 500) -> tuple[float, float]:
     """How fast this disk commits right now: p50 and mean ms of a small SQLite transaction in
     WAL mode with synchronous=FULL, as the journal's. Other load on the machine shows here."""
@@ -261,17 +223,10 @@ def run_client(base: str, control: str, runs: list[dict[str, Any]], pid: int) ->
             @defer.inlineCallbacks
             def post(n: int, run: dict[str, Any] = run, pool: Any = pool) -> Any:
                 body = event(n, run["prefix"])
-                t = int(time.time())
-                mac = hmac.new(SECRET, f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+                headers = event_headers(body)
                 run["sent"][n] = time.time()
                 response = yield treq.post(
-                    base + "/v1/events",
-                    data=body,
-                    headers={
-                        "Content-Type": ["application/json"],
-                        "Foliogate-Signature": [f"t={t},v1={mac}"],
-                    },
-                    pool=pool,
+                    base + "/v1/events", data=body, headers=headers, pool=pool
                 )
                 yield response.content()
                 if response.code != 202:
@@ -337,12 +292,6 @@ def posting_rate(posted: dict[int, float]) -> float:
     if len(posted) < 2:
         return float("nan")
     return (len(posted) - 1) / (max(posted.values()) - min(posted.values()))
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
 
 
 # -- main -------------------------------------------------------------------------------------

@@ -35,28 +35,35 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
-import hmac
 import http.client
 import http.server
 import json
 import os
 import platform
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import (
+    ROOT,
+    SECRET,
+    SECRET_ENV,
+    cpu_seconds,
+    event_headers,
+    free_port,
+    get_json,
+    percentile,
+    start,
+    wait_for,
+)
+
 sys.path.insert(0, str(ROOT))
 
 from protocols.htng import htng_async as ha  # noqa: E402
@@ -66,8 +73,6 @@ from protocols.htng.money import Money  # noqa: E402
 from protocols.soap import Caller, Credentials, Stamp, http_headers, parse_xml  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "gateway-soap.toml"
-SECRET_ENV = "FOLIOGATE_SECRET_PAYMENTS"
-SECRET = b"whsec_bench"
 USER, PASSWORD = "foliogate-demo", "demo-only-password"  # the demo hotel's [soap] table
 #: Guests per phase (bare driver or gateway, per profile), created in house before the runs,
 #: so folios stay short (a FetchFolio/GetFolio reads the whole folio after every event).
@@ -84,42 +89,6 @@ PATHS = {"opera-htng": "/opera-htng", "rezlynx": "/rezlynx", "htng-async": "/htn
 # -- processes ------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def get_json(url: str, method: str = "GET", body: Any = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 (loopback)
-    request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        return json.load(response)
-
-
-def wait_for(what: str, probe: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            value = probe()
-        except (OSError, ValueError) as exc:
-            last = exc
-        else:
-            if value:
-                return value
-        time.sleep(0.02)
-    raise SystemExit(f"bench: timed out waiting for {what} ({last!r})")
-
-
-def start(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen(  # noqa: S603 (our own CLI)
-        [sys.executable, *argv], stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env,
-        cwd=ROOT,
-    )  # fmt: skip
-
-
 def make_guests(control: str, first: int, count: int) -> list[str]:
     """``count`` reservations from ``first`` on, checked in (sharing the demo hotel's rooms)."""
     numbers = []
@@ -132,12 +101,6 @@ def make_guests(control: str, first: int, count: int) -> list[str]:
         get_json(f"{control}/reservations/{number}/check-in", "POST", {"room": ROOMS[i % 6]})
         numbers.append(str(number))
     return numbers
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (``/proc/<pid>/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def write_config(directory: Path, api_port: int, ports: dict[str, int]) -> Path:
@@ -339,14 +302,11 @@ def run_client(base: str, runs: list[dict[str, Any]]) -> None:
             @defer.inlineCallbacks
             def post(n: int, run: dict[str, Any] = run, pool: Any = pool) -> Any:
                 body = event(run["profile"], n, run["prefix"], run["guests"])
-                t = int(time.time())
-                mac = hmac.new(SECRET, f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+                headers = event_headers(body)
                 run["sent"][n] = time.time()
                 response = yield treq.post(
-                    base + "/v1/events", data=body, pool=pool,
-                    headers={"Content-Type": ["application/json"],
-                             "Foliogate-Signature": [f"t={t},v1={mac}"]},
-                )  # fmt: skip
+                    base + "/v1/events", data=body, headers=headers, pool=pool
+                )
                 yield response.content()
                 if response.code != 202:
                     raise RuntimeError(f"event {n}: HTTP {response.code}")
@@ -402,11 +362,6 @@ def posted_times(journal: Path, prefix: str) -> dict[tuple[int, int], float]:
         (int(event_id.rsplit("_", 1)[1]), leg_index): dt.datetime.fromisoformat(when).timestamp()
         for event_id, leg_index, when in rows
     }
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 # -- main -----------------------------------------------------------------------------------
