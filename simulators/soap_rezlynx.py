@@ -76,6 +76,10 @@ def _fail(rejection: Rejection) -> rz.CallResult:
     return rz.CallResult.failure(EXCEPTION_CODES[rejection.problem], clip(rejection.text))
 
 
+def _payment_line(request: rz.AddDepositRequest | rz.AddPaymentRequest) -> CodedLine:
+    return CodedLine(CodeKind.PAYMENT_TYPE, request.payment_code, request.amount, request.reference)
+
+
 def new_session_id() -> str:
     """A fresh, unguessable session id (the runtime default generator)."""
     return secrets.token_hex(16)
@@ -163,53 +167,29 @@ class RezlynxResource(SoapPmsResource):
         body: bytes
         match request:
             case rz.PostToRoomRequest():
-                body = rz.build_post_to_room_response(
-                    rz.PostToRoomResponse(
-                        *self._post(
-                            rz.Operation.POST_TO_ROOM,
-                            request.booking_ref,
-                            CodedLine(
-                                CodeKind.CHARGE,
-                                request.sales_analysis_code,
-                                request.gross_total,
-                                request.reference,
-                            ),
-                            request.folio_id,
-                        )
-                    )
+                charge = CodedLine(
+                    CodeKind.CHARGE,
+                    request.sales_analysis_code,
+                    request.gross_total,
+                    request.reference,
                 )
+                posted = self._post(
+                    rz.Operation.POST_TO_ROOM, request.booking_ref, charge, request.folio_id
+                )
+                body = rz.build_post_to_room_response(rz.PostToRoomResponse(*posted))
             case rz.AddDepositRequest():
-                body = rz.build_add_deposit_response(
-                    rz.AddDepositResponse(
-                        *self._post(
-                            rz.Operation.ADD_DEPOSIT,
-                            request.booking_ref,
-                            CodedLine(
-                                CodeKind.PAYMENT_TYPE,
-                                request.payment_code,
-                                request.amount,
-                                request.reference,
-                            ),
-                            1,
-                        )
-                    )
+                posted = self._post(
+                    rz.Operation.ADD_DEPOSIT, request.booking_ref, _payment_line(request), 1
                 )
+                body = rz.build_add_deposit_response(rz.AddDepositResponse(*posted))
             case rz.AddPaymentRequest():
-                body = rz.build_add_payment_response(
-                    rz.AddPaymentResponse(
-                        *self._post(
-                            rz.Operation.ADD_PAYMENT,
-                            request.booking_ref,
-                            CodedLine(
-                                CodeKind.PAYMENT_TYPE,
-                                request.payment_code,
-                                request.amount,
-                                request.reference,
-                            ),
-                            request.folio_id,
-                        )
-                    )
+                posted = self._post(
+                    rz.Operation.ADD_PAYMENT,
+                    request.booking_ref,
+                    _payment_line(request),
+                    request.folio_id,
                 )
+                body = rz.build_add_payment_response(rz.AddPaymentResponse(*posted))
             case rz.GetFolioRequest():
                 body = rz.build_get_folio_response(self._get_folio(request), decimals=self.decimals)
             case rz.SearchBookingsRequest():
