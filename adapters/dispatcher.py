@@ -25,6 +25,7 @@ the rules of issue 3 section 4 and DESIGN section 5:
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import json
 import random
@@ -50,9 +51,10 @@ log = Logger(namespace="foliogate.dispatcher")
 
 GUEST_NOT_IN_HOUSE = "guest not in house: waiting for the PMS's check-in (GI)"
 
-#: How many pending legs of busy reservations (a leg of theirs on its way) a pass looks past,
-#: per leg it may have in flight, before it stops looking: legs that land wake it again.
-BUSY_LOOKAHEAD = 8
+
+
+#: How many events' posting targets a FIAS channel remembers (see FiasChannel._targets).
+TARGETS_REMEMBERED = 1024
 
 
 def behind_earlier_leg(confirmation_number: str) -> str:
@@ -167,6 +169,12 @@ class FiasChannel:
         self.prop = prop
         #: To tell A/R legs (and the invoices they pay) from guest legs; None: all are guests.
         self.journal = journal
+        #: event id -> the invoices an A/R payment names, None for a guest: asked for every
+        #: posting and again for its balance read-back. An event's target cannot change once
+        #: it has legs (adapters.journal.replan_event refuses), so remembering it is safe.
+        self._targets: collections.OrderedDict[str, tuple[str, ...] | None] = (
+            collections.OrderedDict()
+        )
 
     def hold_reason(self) -> str | None:
         return _hold_reason(self.link.status)
@@ -219,10 +227,16 @@ class FiasChannel:
         """For a leg to an A/R account, the invoices its payment names; None for a guest leg."""
         if self.journal is None:
             return None
+        if leg.event_id in self._targets:
+            return self._targets[leg.event_id]
         found = self.journal.target_of(leg.event_id)
-        if found is None or found[0] != PostingTarget.ACCOUNT.value:
-            return None
-        return invoices_of(json.loads(found[1]))
+        invoices = None
+        if found is not None and found[0] == PostingTarget.ACCOUNT.value:
+            invoices = invoices_of(json.loads(found[1]))
+        self._targets[leg.event_id] = invoices
+        if len(self._targets) > TARGETS_REMEMBERED:
+            self._targets.popitem(last=False)
+        return invoices
 
 
 class Dispatcher:
@@ -266,6 +280,12 @@ class Dispatcher:
         #: Legs on their way (leg id -> confirmation number) and the reservations they hold.
         self._in_flight: dict[int, str] = {}
         self._busy: set[str] = set()
+        #: Whether the last look found every pending leg behind a busy reservation (or held),
+        #: what landed since (each frees one reservation) and whether anything else happened
+        #: since (a wake from outside: new legs, a timer, the link...). See _pass.
+        self._starved = False
+        self._landings = 0
+        self._news = False
         self._idle_waiters: list[Deferred[None]] = []
         #: Candidate searches for records the PMS did not find (adapters.matching).
         self.matcher = CandidateFinder(journal, prop, getattr(channel, "search_guests", None))
@@ -274,6 +294,10 @@ class Dispatcher:
 
     def wake(self) -> None:
         """Something changed (an event arrived, the link came up, a guest checked in...)."""
+        self._news = True
+        self._wake()
+
+    def _wake(self) -> None:
         if self._stopped:
             return
         if self._running:
@@ -347,7 +371,15 @@ class Dispatcher:
                     if self._stopped:
                         break
                 free = self.max_in_flight - len(self._in_flight)
-                legs = self._next_legs(free) if free > 0 else []
+                news, self._news = self._news, False
+                landings, self._landings = self._landings, 0
+                # Only landings since a look that found nothing more: each freed one
+                # reservation, so that many legs at most can go (looking for more would read
+                # the whole backlog of the busy reservations to find nothing).
+                narrowed = self._starved and not news
+                wanted = min(free, landings) if narrowed else free
+                legs = self._next_legs(wanted) if wanted > 0 else []
+                self._starved = narrowed or len(legs) < wanted
                 if not legs:
                     if self._again:
                         continue
@@ -392,7 +424,8 @@ class Dispatcher:
     def _landed(self, _: Any, leg: Leg) -> None:
         self._in_flight.pop(leg.leg_id, None)
         self._busy.discard(leg.confirmation_number)
-        self.wake()
+        self._landings += 1
+        self._wake()
         self._maybe_idle()
 
     def _maybe_idle(self) -> None:
@@ -409,42 +442,49 @@ class Dispatcher:
         blocked: set[str] = set()
         hold = self.channel.hold_reason()
         if hold is not None:
-            # Nothing goes out: only new (planned) legs need to learn why they wait.
-            for leg in self.journal.legs(state=LegState.PLANNED, property=self.prop.name):
-                if leg.leg_id not in self._in_flight:
-                    self.journal.mark_waiting(leg.leg_id, hold)
+            # Nothing goes out: only new (planned) legs need to learn why they wait (in one
+            # commit: a night audit can hold every leg that arrives meanwhile).
+            self.journal.mark_waiting_many(
+                (
+                    leg.leg_id
+                    for leg in self.journal.legs(state=LegState.PLANNED, property=self.prop.name)
+                    if leg.leg_id not in self._in_flight
+                ),
+                hold,
+            )
             return []
         chosen: list[Leg] = []
-        taken = self._busy.copy()
-        skipped = 0
+        # Reservations with a leg on its way, or one chosen now, are left out by the query
+        # itself: their later legs simply wait their turn (no reason needed, they are next).
+        taken = set(self._busy)
         earliest: dt.datetime | None = None
-        # Lazily, in arrival order: the legs to send are usually among the first few.
-        for leg in self.journal.iter_pending_legs(self.prop.name):
-            conf = leg.confirmation_number
-            if conf in taken or leg.leg_id in self._in_flight:
-                # Its reservation has a leg on its way: it waits its turn (no reason needed,
-                # it is next). Legs landing wake us, so a bounded look ahead is enough.
-                skipped += 1
-                if skipped > BUSY_LOOKAHEAD * self.max_in_flight:
-                    break
-                continue
-            if conf in blocked:
-                # Say why it is held (once), so the journal and the API show a reason.
-                if leg.state is LegState.PLANNED:
-                    self.journal.mark_waiting(leg.leg_id, behind_earlier_leg(conf))
-                continue
-            if leg.not_before is not None and leg.not_before > now:
-                blocked.add(conf)
-                earliest = leg.not_before if earliest is None else min(earliest, leg.not_before)
-                continue
-            if leg.plan.needs_in_house and not self.channel.guest_in_house(conf):
-                blocked.add(conf)
-                self._hold_for_guest(leg, now)
-                continue
-            chosen.append(leg)
-            taken.add(conf)
-            if len(chosen) >= wanted:
-                return chosen
+        while len(chosen) < wanted:
+            found: Leg | None = None
+            # Lazily, in arrival order: the leg to send is usually among the first few.
+            for leg in self.journal.iter_pending_legs(self.prop.name, exclude=taken):
+                conf = leg.confirmation_number
+                if conf in taken or leg.leg_id in self._in_flight:  # pragma: no cover - excluded
+                    continue
+                if conf in blocked:
+                    # Say why it is held (once), so the journal and the API show a reason.
+                    if leg.state is LegState.PLANNED:
+                        self.journal.mark_waiting(leg.leg_id, behind_earlier_leg(conf))
+                    continue
+                if leg.not_before is not None and leg.not_before > now:
+                    blocked.add(conf)
+                    if earliest is None or leg.not_before < earliest:
+                        earliest = leg.not_before
+                    continue
+                if leg.plan.needs_in_house and not self.channel.guest_in_house(conf):
+                    blocked.add(conf)
+                    self._hold_for_guest(leg, now)
+                    continue
+                found = leg
+                break
+            if found is None:
+                break
+            chosen.append(found)
+            taken.add(found.confirmation_number)
         if not chosen and earliest is not None:
             self._schedule_timer((earliest - now).total_seconds())
         return chosen

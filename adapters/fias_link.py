@@ -196,6 +196,10 @@ class FiasLink(Service):
       ``sent`` first). If it fails, the posting is not written (``NOT_SENT``);
     - ``on_late_answer(leg_reference: str, posting_number: int, answer: PostingAnswer)`` for a PA
       that arrives after its posting was reported UNKNOWN (never acted on by the link).
+
+    ``pipeline``: how many calls may be in conversation at once (default 1: one at a time).
+    Above 1, inquiries overlap, matched by ``P#``; postings are still written one at a time,
+    each after the previous posting's ``PA`` (see :mod:`adapters.fias_postings`).
     """
 
     def __init__(
@@ -225,6 +229,7 @@ class FiasLink(Service):
         on_frame: Callable[[str, bytes, str | None], object] | None = None,
         on_posting_written: Callable[[str, int], object] | None = None,
         on_late_answer: Callable[[str, int, PostingAnswer], object] | None = None,
+        pipeline: int = 1,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor  # runtime default only; tests inject a Clock
@@ -279,6 +284,7 @@ class FiasLink(Service):
             answer_timeout=posting_timeout,
             on_posting_written=on_posting_written,
             on_late_answer=on_late_answer,
+            pipeline=pipeline,
         )
         self._backoff = backoffPolicy(initial_delay, max_delay, factor, jitter)
         self._service = ClientService(

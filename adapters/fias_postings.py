@@ -7,7 +7,12 @@ guest in? write this record) and feeds it every ``PL``/``PA`` and every connecti
 
 Rules it keeps (issue 3 section 5, DESIGN section 5):
 
-- Calls are queued in order and run one at a time (FIAS PMSs serialize postings).
+- Calls are queued in order and, by default, run one at a time. With ``pipeline=N`` up to N
+  conversations run at once: their inquiries overlap (the PMS matches each by ``P#``, which
+  FIAS provides for clients with several requests out), but postings still go out strictly one
+  at a time (FIAS PMSs serialize postings): a posting ``PR`` is written only after the previous
+  posting's ``PA`` (or its end as unknown). The next posting's ``on_posting_written`` is called
+  before the answered one's outcome is delivered, so a journal can commit both together.
 - The inquiry and the posting each take a new ``P#`` from the injected
   ``next_posting_number()``; a ``P#`` is never reused.
 - The guest is picked from the ``PL`` by ``G#`` (the confirmation number), never by room: sharers
@@ -138,6 +143,7 @@ class PostingChannel(Protocol):
 class _Stage(StrEnum):
     QUEUED = "queued"
     INQUIRY = "inquiry"  # inquiry PR written, waiting for PL or PA
+    READY = "ready"  # the PL named the guest; waiting for the posting lane
     WRITING = "writing"  # on_posting_written called, waiting for it to finish
     POSTING = "posting"  # posting PR written, waiting for PA
     DONE = "done"
@@ -177,7 +183,8 @@ def result_for_status(code: str) -> PostingResult:
 
 
 class PostingQueue:
-    """Runs postings and balance inquiries over one FIAS link, in order, one at a time."""
+    """Runs postings and balance inquiries over one FIAS link, in order: ``pipeline``
+    conversations at once (default 1), postings always one at a time."""
 
     def __init__(
         self,
@@ -192,7 +199,11 @@ class PostingQueue:
         answer_timeout: float = 60.0,
         on_posting_written: Callable[[str, int], object] | None = None,
         on_late_answer: Callable[[str, int, PostingAnswer], object] | None = None,
+        pipeline: int = 1,
     ) -> None:
+        if pipeline < 1:
+            raise ValueError("pipeline must be at least 1")
+        self._pipeline = pipeline
         self._channel = channel
         self._clock = clock
         self._now = now
@@ -204,8 +215,12 @@ class PostingQueue:
         self._on_posting_written = on_posting_written
         self._on_late_answer = on_late_answer
         self._queue: collections.deque[_Job] = collections.deque()
-        self._current: _Job | None = None
+        #: Jobs in conversation (inquiry out, ready, posting), in the order they started.
+        self._active: list[_Job] = []
+        #: The job whose posting is being written or answered: one at a time.
+        self._lane: _Job | None = None
         self._pumping = False
+        self._pump_again = False
         self._closed = False
         # P# -> leg reference of postings that ended UNKNOWN, for late PAs.
         self._late: collections.OrderedDict[int, str] = collections.OrderedDict()
@@ -291,7 +306,7 @@ class PostingQueue:
 
     def when_idle(self) -> Deferred[None]:
         d: Deferred[None] = Deferred()
-        if self._current is None and not self._queue:
+        if not self._active and not self._queue:
             d.callback(None)
         else:
             self._idle_waiters.append(d)
@@ -301,25 +316,33 @@ class PostingQueue:
         """The leg reference a P# belongs to (for the wire log), if known."""
         if posting_number is None:
             return None
-        job = self._current
-        if job is not None and posting_number in (job.inquiry_number, job.posting_number):
-            return job.leg_reference
+        for job in self._active:
+            if posting_number in (job.inquiry_number, job.posting_number):
+                return job.leg_reference
         return self._late.get(posting_number)
 
     # -- events from the link ---------------------------------------------------------------
 
     def answer_received(self, message: PostingList | PostingAnswer) -> None:
         """A PL or PA arrived: match it to the job in flight by P#."""
-        job = self._current
         number = message.posting_number
-        if job is not None and job.stage is _Stage.INQUIRY and number == job.inquiry_number:
+        job = next(
+            (
+                j
+                for j in self._active
+                if (j.stage is _Stage.INQUIRY and number == j.inquiry_number)
+                or (j.stage is _Stage.POSTING and number == j.posting_number)
+            ),
+            None,
+        )
+        if job is not None and job.stage is _Stage.INQUIRY:
             try:
                 self._inquiry_answered(job, message)
             except Exception:
                 # e.g. the PMS's guest name cannot be re-encoded: nothing was written for the
                 # posting unless the stage says so; the caller sees the error.
                 self._fail(job, Failure())
-        elif job is not None and job.stage is _Stage.POSTING and number == job.posting_number:
+        elif job is not None:  # the posting's P#
             if isinstance(message, PostingAnswer):
                 self._posting_answered(job, message)
             else:
@@ -346,15 +369,15 @@ class PostingQueue:
             )
 
     def connection_lost(self) -> None:
-        """The connection went away: the job in flight ends now."""
-        job = self._current
-        if job is None:
-            return
-        if job.stage is _Stage.INQUIRY:
-            self._finish_not_sent(job, "the connection was lost before the posting was written")
-        elif job.stage is _Stage.POSTING:
-            self._finish_unknown(job, "the connection was lost after the posting was written")
-        # QUEUED cannot be current; WRITING re-checks the link once the hook is done.
+        """The connection went away: the jobs in conversation end now."""
+        for job in list(self._active):
+            if job.stage in (_Stage.INQUIRY, _Stage.READY):
+                self._finish_not_sent(
+                    job, "the connection was lost before the posting was written"
+                )
+            elif job.stage is _Stage.POSTING:
+                self._finish_unknown(job, "the connection was lost after the posting was written")
+            # WRITING re-checks the link once the hook is done.
 
     # -- the conversation -------------------------------------------------------------------
 
@@ -374,20 +397,37 @@ class PostingQueue:
                 return
 
     def _pump(self) -> None:
+        """Give the posting lane to the first ready job, and start queued jobs while fewer
+        than ``pipeline`` are in conversation."""
         if self._pumping:
+            self._pump_again = True
             return
         self._pumping = True
         try:
-            while self._current is None and self._queue:
-                job = self._queue.popleft()
-                self._current = job
-                try:
-                    self._start(job)
-                except Exception:
-                    self._fail(job, Failure())
+            while True:
+                self._pump_again = False
+                if self._lane is None:
+                    ready = next((j for j in self._active if j.stage is _Stage.READY), None)
+                    if ready is not None:
+                        self._lane = ready
+                        try:
+                            self._begin_posting(ready)
+                        except Exception:
+                            self._fail(ready, Failure())
+                        continue
+                if self._queue and len(self._active) < self._pipeline:
+                    job = self._queue.popleft()
+                    self._active.append(job)
+                    try:
+                        self._start(job)
+                    except Exception:
+                        self._fail(job, Failure())
+                    continue
+                if not self._pump_again:
+                    break
         finally:
             self._pumping = False
-        if self._current is None and not self._queue:
+        if not self._active and not self._queue:
             waiters, self._idle_waiters = self._idle_waiters, []
             for waiter in waiters:
                 waiter.callback(None)
@@ -501,6 +541,12 @@ class PostingQueue:
         if job.request is None:
             self._finish(job, _balance_of(message, guest))
             return
+        job.stage = _Stage.READY  # the posting waits for the lane (free at once unless pipelined)
+        self._pump()
+
+    def _begin_posting(self, job: _Job) -> None:
+        """The lane is this job's: take the posting's P#, have it journaled, then write it."""
+        assert job.request is not None
         if not self._channel.can_post():
             self._finish_not_sent(job, "the link left alive (or resync/audit began) after the PL")
             return
@@ -562,7 +608,7 @@ class PostingQueue:
 
     def _timed_out(self, job: _Job) -> None:
         job.timer = None
-        if job is not self._current:
+        if job not in self._active:
             return
         if job.stage is _Stage.INQUIRY:
             self._finish_not_sent(
@@ -622,19 +668,25 @@ class PostingQueue:
             job.deferred.callback(outcome)
 
     def _finish(self, job: _Job, value: object) -> None:
-        self._cancel_timer(job)
-        job.stage = _Stage.DONE
-        if self._current is job:
-            self._current = None
+        self._end(job)
+        if self._pipeline > 1:
+            # The next posting first: its on_posting_written can then be committed together
+            # with this job's outcome, which its caller journals when the Deferred fires.
+            self._pump()
         if not job.deferred.called:
             job.deferred.callback(value)
         self._pump()
 
-    def _fail(self, job: _Job, failure: Failure) -> None:
+    def _end(self, job: _Job) -> None:
         self._cancel_timer(job)
         job.stage = _Stage.DONE
-        if self._current is job:
-            self._current = None
+        if job in self._active:
+            self._active.remove(job)
+        if self._lane is job:
+            self._lane = None
+
+    def _fail(self, job: _Job, failure: Failure) -> None:
+        self._end(job)
         if not job.deferred.called:
             job.deferred.errback(failure)
         else:

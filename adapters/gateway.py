@@ -31,7 +31,7 @@ log = Logger(namespace="foliogate.gateway")
 #: SOAP: one HTTP exchange per leg, so legs of different reservations overlap. FIAS: the PMS
 #: takes one posting at a time; see :data:`FIAS_MAX_IN_FLIGHT`.
 SOAP_MAX_IN_FLIGHT = 8
-FIAS_MAX_IN_FLIGHT = 1
+FIAS_MAX_IN_FLIGHT = 4
 
 
 class PropertyRuntime:
@@ -156,6 +156,7 @@ class Gateway:
             on_guest_event=guest,
             on_frame=lambda direction, payload, ref: holder["d"].on_frame(direction, payload, ref),
             on_posting_written=lambda ref, number: holder["d"].on_posting_written(ref, number),
+            pipeline=self._max_in_flight(prop),
         )
         known = journal.guests(prop.name)
         if known is None:

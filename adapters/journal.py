@@ -27,7 +27,7 @@ import datetime as dt
 import json
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -819,6 +819,16 @@ class Journal:
         self._db.execute("COMMIT")
         self._wire_in_transaction = []
         self._balances_in_transaction = []
+        call = self._flush_call
+        if call is not None and not self._pending and not self._sent_pending:
+            # What that flush was due for went out with this commit; rows logged from now on
+            # may wait for the next commit again (else every commit is followed by a flush
+            # of the one or two frames that came after it).
+            if call.active():
+                call.cancel()
+            self._flush_call = None
+            if self._wire_pending or self._balances_pending:
+                self._schedule_flush(WIRE_FLUSH_DELAY)
         marks, self._sent_in_transaction = self._sent_in_transaction, []
         # Only now, with the transaction on disk, may the postings of these legs be written.
         for mark, failure in marks:
@@ -1218,7 +1228,13 @@ class Journal:
         hold_reason: str | None = None,
         actor: str = GATEWAY_ACTOR,
     ) -> None:
-        (leg_arrival,) = conn.execute("SELECT COALESCE(MAX(arrival), 0) FROM legs").fetchone()
+        # Legs are only ever inserted here, each with the next arrival, and never deleted or
+        # re-ordered: the newest leg (highest rowid) has the highest arrival. Reading it by
+        # rowid costs O(log n); MAX(arrival) scanned the whole table on every ingest.
+        row = conn.execute(
+            "SELECT arrival FROM legs WHERE leg_id = (SELECT MAX(leg_id) FROM legs)"
+        ).fetchone()
+        leg_arrival = row[0] if row is not None else 0
         # A journey that could not plan but still names the amounts ("post by hand") leaves
         # its legs in the exception queue with the reason, never on the way to the PMS; so
         # do legs held for approval (until an operator approves them).
@@ -1430,19 +1446,27 @@ class Journal:
         order: a later leg of a reservation never overtakes an earlier one."""
         return self.legs(state=PENDING_STATES, property=property)
 
-    def iter_pending_legs(self, property: str, batch: int = 4) -> Iterator[Leg]:
+    def iter_pending_legs(
+        self, property: str, batch: int = 4, *, exclude: Collection[str] = ()
+    ) -> Iterator[Leg]:
         """:meth:`pending_legs`, read lazily: ``batch`` legs first, then twice as many each time.
 
         The dispatcher usually sends one of the first few pending legs; reading the whole
         backlog on every step made each posting cost O(backlog). Each pending state is read
         through its own index range (property, state, arrival) and the two are merged, so no
         step sorts the backlog either. Legs changed while the iteration runs are seen as they
-        are when their batch is read.
+        are when their batch is read. ``exclude``: confirmation numbers whose legs are left
+        out (the dispatcher's reservations with a leg on its way), filtered inside SQLite.
         """
         states = sorted(s.value for s in PENDING_STATES)
+        skip = tuple(exclude)
+        not_in = (
+            f" AND confirmation_number NOT IN ({', '.join('?' * len(skip))})" if skip else ""
+        )
         one_state = (
             f"SELECT * FROM (SELECT arrival, {_LEG_COLUMNS} FROM legs"  # noqa: S608
-            " WHERE property = ? AND state = ? AND arrival > ? ORDER BY arrival LIMIT ?)"
+            f" WHERE property = ? AND state = ? AND arrival > ?{not_in}"
+            " ORDER BY arrival LIMIT ?)"
         )
         sql = " UNION ALL ".join([one_state] * len(states)) + " ORDER BY 1 LIMIT ?"
         after = 0
@@ -1450,7 +1474,7 @@ class Journal:
             conn = self._db
             params: list[Any] = []
             for state in states:
-                params += [property, state, after, batch]
+                params += [property, state, after, *skip, batch]
             rows = conn.execute(sql, (*params, batch)).fetchall()
             notes = self._notes(conn, [row[1] for row in rows])
             for row in rows:
@@ -1833,6 +1857,23 @@ class Journal:
             note=reason,
             sets={"reason": reason, "not_before": _ts(not_before) if not_before else None},
         )
+
+    def mark_waiting_many(self, leg_ids: Iterable[int], reason: str) -> int:
+        """:meth:`mark_waiting` (no ``not_before``) for many legs in ONE transaction: the
+        dispatcher holding every new leg while the link is down or the PMS runs its night
+        audit. Returns how many were marked."""
+        ids = [int(leg_id) for leg_id in leg_ids]
+        if not ids:
+            return 0
+
+        def work(conn: sqlite3.Connection) -> int:
+            for leg_id in ids:
+                self._transition_in(conn, leg_id, LegState.WAITING, action="wait", note=reason,
+                                    sets={"reason": reason, "not_before": None})  # fmt: skip
+            return len(ids)
+
+        count: int = self._run(work)
+        return count
 
     def mark_sent(self, leg_id: int, posting_number: int | None = None) -> Leg:
         """The leg is about to go on the wire (call BEFORE writing the frame).
