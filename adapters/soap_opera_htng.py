@@ -110,7 +110,9 @@ class OperaHtngChannel(SoapChannel):
         operation = opera_htng.Operation.FETCH_FOLIO.value
         data, headers = self.build(operation, leg.reference,
                                    ReservationID=leg.confirmation_number)  # fmt: skip
-        reply = yield self.exchange(operation, data, headers, leg.reference)
+        # Only the result and the balance are read: not every line of the folio.
+        reply = yield self.exchange(operation, data, headers, leg.reference,
+                                    only=("Result", "Folio/Balance"))  # fmt: skip
         if reply.result is None:
             log.warn("FetchFolio for {conf}: {problem}", conf=leg.confirmation_number,
                      problem=reply.problem or reply.fault)  # fmt: skip
@@ -122,6 +124,9 @@ class OperaHtngChannel(SoapChannel):
                      code=result.error_code, text=result.text)  # fmt: skip
             return None
         balance = folio.Balance
+        if balance is None:
+            log.warn("FetchFolio for {conf}: no balance", conf=leg.confirmation_number)
+            return None
         if balance.currencyCode != self.prop.currency or balance.decimals != self.decimals:
             log.warn(
                 "FetchFolio for {conf}: balance in {currency}/{decimals}, not {expected}",

@@ -176,17 +176,27 @@ class RezlynxChannel(SoapChannel):
         return self.disposition_outcome(leg, disposition, str(result.exception_code), text)
 
     @inlineCallbacks
-    def call(self, operation: str, kwargs: dict[str, Any], reference: str) -> Any:
+    def call(
+        self,
+        operation: str,
+        kwargs: dict[str, Any],
+        reference: str,
+        *,
+        only: tuple[str, ...] = (),
+    ) -> Any:
         """One operation with the current session; on 7007 log in again and call once more.
 
         Returns ``(reply, CallResult or None)``; None when the reply holds no result (a fault
-        or an unreadable answer: see ``reply_outcome``).
+        or an unreadable answer: see ``reply_outcome``). ``only``: the answer's elements to
+        read (:meth:`SoapChannel.read_reply`); the call's result is always among them.
         """
+        if only:
+            only = (f"{operation}Result", *only)
         relogged = False
         while True:
             session = yield self.session(reference)
             data, headers = self.build(operation, reference, SessionID=session, **kwargs)
-            reply = yield self.exchange(operation, data, headers, reference)
+            reply = yield self.exchange(operation, data, headers, reference, only=only)
             result = _call_result(reply, operation)
             if result is None or result.exception_code != _SESSION_EXPIRED or relogged:
                 return reply, result
@@ -268,10 +278,13 @@ class RezlynxChannel(SoapChannel):
     def folio_balance(self, leg: Leg, outcome: PostingOutcome) -> Any:
         """The balance of every folio of the booking (GetFolio), or None."""
         operation = rezlynx.Operation.GET_FOLIO.value
+        # Only the call's result and the balance are read: not every transaction.
         reply, result = yield self.call(
-            operation, {"BookingRef": leg.confirmation_number}, leg.reference
-        )
-        if result is None or not result.ok or reply.result.Folio is None:
+            operation, {"BookingRef": leg.confirmation_number}, leg.reference,
+            only=("Folio/Balance",),
+        )  # fmt: skip
+        folio = reply.result.Folio if result is not None else None
+        if result is None or not result.ok or folio is None or folio.Balance is None:
             log.warn("GetFolio for {conf}: {problem}", conf=leg.confirmation_number,
                      problem=reply.problem or reply.fault or result)  # fmt: skip
             return None
