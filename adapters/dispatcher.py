@@ -277,8 +277,10 @@ class Dispatcher:
         self._timer: IDelayedCall | None = None
         self._timer_at: float | None = None
         self._current: dict[str, int] = {}  # leg reference -> leg id, for on_posting_written
-        #: Legs on their way (leg id -> confirmation number) and the reservations they hold.
+        #: Legs whose posting is on its way (leg id -> confirmation number): the slots in use.
         self._in_flight: dict[int, str] = {}
+        #: Reservations with a leg that has not landed (its outcome and, after a journey's
+        #: last leg, its balance read-back not yet journaled): none of their legs may go.
         self._busy: set[str] = set()
         #: Whether the last look found every pending leg behind a busy reservation (or held),
         #: what landed since (each frees one reservation) and whether anything else happened
@@ -342,7 +344,7 @@ class Dispatcher:
         """Fires when no pass is running and no leg is on its way (for a clean shutdown and
         for tests)."""
         d: Deferred[None] = Deferred()
-        if not self._running and not self._in_flight:
+        if not self._running and not self._busy:
             d.callback(None)
         else:
             self._idle_waiters.append(d)
@@ -350,7 +352,7 @@ class Dispatcher:
 
     @property
     def in_flight(self) -> int:
-        """How many legs are on their way now."""
+        """How many legs are on their way now (posting; not counting balance read-backs)."""
         return len(self._in_flight)
 
     # -- the pass -----------------------------------------------------------------------------
@@ -406,9 +408,39 @@ class Dispatcher:
         d.addBoth(self._landed, leg)
 
     def _outcome_arrived(self, outcome: PostingOutcome | None, leg: Leg) -> Any:
+        self._in_flight.pop(leg.leg_id, None)  # its posting is over: the slot is free
         if outcome is None:
             return None
+        # Hand the slot out before this outcome is journaled: the next leg's sent mark then
+        # goes into the same commit. The reservation stays held until the leg lands.
+        self._refill()
         return self._record(leg, outcome)
+
+    def _refill(self) -> None:
+        """Launch one leg into a slot that just freed, at once (see _outcome_arrived)."""
+        if self._running:
+            self._again = True
+            return
+        if self._stopped or (self._starved and not self._news):
+            return
+        if len(self._in_flight) >= self.max_in_flight or self.channel.hold_reason() is not None:
+            return
+        self._running = True
+        self._again = False
+        try:
+            legs = self._next_legs(1)
+            if not legs:
+                self._starved = True
+            for leg in legs:
+                self._launch(leg)
+        except Exception:
+            log.failure("dispatcher refill for {property} failed", property=self.prop.name)
+            self._schedule_timer(self._backoff.initial)
+        finally:
+            self._running = False
+        if self._again:  # something landed or woke us meanwhile: a pass looks again
+            self._again = False
+            self._wake()
 
     def _leg_failed(self, failure: Any, leg: Leg) -> None:
         log.failure(
@@ -429,7 +461,7 @@ class Dispatcher:
         self._maybe_idle()
 
     def _maybe_idle(self) -> None:
-        if self._running or self._in_flight or not self._idle_waiters:
+        if self._running or self._busy or not self._idle_waiters:
             return
         waiters, self._idle_waiters = self._idle_waiters, []
         for d in waiters:

@@ -234,6 +234,31 @@ def test_a_later_leg_of_a_reservation_waits_for_the_outcome_and_balance_of_the_e
     assert r.channel.state_on_disk_when_written == ["sent"] * 4
 
 
+def test_the_next_legs_sent_mark_shares_the_commit_of_the_answered_legs_outcome(rig):
+    """One slot: when a posting is answered, the next leg (another reservation) takes the
+    slot at once and is marked sent in the same commit as the answer is journaled posted;
+    the answered leg's reservation stays held until its balance is read back."""
+    r = rig(max_in_flight=1)
+    r.event("111")
+    r.event("222")
+    r.event("111")
+    r.dispatcher.wake()
+    r.run()
+    assert r.channel.written == ["evt_001/0"]
+    before = r.commits
+    r.channel.answer("evt_001/0")
+    assert r.commits - before == 1  # posted evt_001/0 + sent evt_002/0
+    assert r.channel.written == ["evt_001/0", "evt_002/0"]
+    assert r.channel.state_on_disk_when_written == ["sent", "sent"]
+    assert r.state("evt_001/0") is LegState.POSTED
+    r.channel.answer("evt_002/0")
+    r.run()
+    assert r.channel.written == ["evt_001/0", "evt_002/0"]  # 111 waits for its balance
+    r.channel.read_balance("evt_001/0")
+    r.run()
+    assert r.channel.written == ["evt_001/0", "evt_002/0", "evt_003/0"]
+
+
 def test_a_leg_backing_off_holds_its_reservation_but_not_the_others(rig):
     """A retryable answer sends the leg waiting with a backoff: the next leg of its
     reservation waits behind it (with a reason), other reservations keep posting, and after
@@ -272,9 +297,9 @@ def test_a_leg_backing_off_holds_its_reservation_but_not_the_others(rig):
 @pytest.mark.parametrize("seed", range(12))
 def test_under_random_answer_orders_each_reservation_posts_in_arrival_order_exactly_once(rig, seed):
     """Many events over a few reservations, answered in a random (seeded) order with some
-    retryable answers: never two legs of a reservation on their way (the fake channel checks),
-    never more than max_in_flight, every leg posted once, each reservation's legs posted in
-    arrival order."""
+    retryable answers: never two legs of a reservation on their way (the fake channel checks,
+    balance read-back included), never more than max_in_flight postings, every leg posted once,
+    each reservation's legs posted in arrival order."""
     rng = random.Random(seed)
     r = rig(max_in_flight=4)
     reservations = ("111", "222", "333", "444", "555", "666")
@@ -304,7 +329,7 @@ def test_under_random_answer_orders_each_reservation_posts_in_arrival_order_exac
             leg, _ = r.channel.open[ref]
             posted_order[leg.confirmation_number].append(ref)
             r.channel.answer(ref)
-        assert len(r.channel.open) + len(r.channel.balances) <= 4
+        assert len(r.channel.open) <= 4  # postings on their way (balance reads hold no slot)
         r.run()
     assert r.channel.most_in_flight > 1
     assert posted_order == arrival
