@@ -816,7 +816,14 @@ class Journal:
         return conn
 
     def _commit(self) -> None:
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("COMMIT")
+        except BaseException:
+            # Nothing of this transaction is on disk: the legs it would have marked sent must
+            # not be written (their Deferreds fail), and the connection must not stay inside
+            # the failed transaction.
+            self._rollback(requeue_sent=False)
+            raise
         self._wire_in_transaction = []
         self._balances_in_transaction = []
         call = self._flush_call

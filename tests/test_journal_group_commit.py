@@ -30,7 +30,7 @@ from adapters.domain import (
     PaymentKind,
     PlannedLeg,
 )
-from adapters.journal import WIRE_FLUSH_DELAY, IllegalTransition, Journal
+from adapters.journal import WIRE_FLUSH_DELAY, IllegalTransition, Journal, JournalError
 
 T0 = dt.datetime(2026, 11, 21, 10, 4, 5, tzinfo=dt.UTC)
 
@@ -168,3 +168,40 @@ def test_a_mark_for_a_closed_journal_fails_at_once(rig):
     journal.submit_sent(leg_id).addErrback(failures.append)
     assert len(failures) == 1
     assert on_disk(disk, leg_id) == LegState.PLANNED.value
+
+
+class FailingCommit:
+    """The journal's connection, except that the next COMMIT fails (a disk error)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.fail_next = True
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if self.fail_next and sql.strip().upper() == "COMMIT":
+            self.fail_next = False
+            raise sqlite3.OperationalError("disk I/O error")
+        return self.conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.conn, name)
+
+
+def test_a_failed_commit_fails_the_marks_riding_with_it_and_leaves_no_transaction_open(rig):
+    """Nothing of a failed COMMIT is on disk: the caller sees the error, the legs it would have
+    marked sent must not be written (their Deferreds fail), and the next transaction works."""
+    journal, clock, commits, disk = rig
+    answered, riding, later = record(journal, 1), record(journal, 2), record(journal, 3)
+    journal.mark_sent(answered, 1)
+    real = journal._conn
+    journal._conn = FailingCommit(real)  # type: ignore[assignment]
+    results: list[object] = []
+    journal.submit_sent(riding).addBoth(results.append)
+    with pytest.raises(sqlite3.OperationalError):
+        journal.mark_posted(answered, "OK")
+    assert len(results) == 1 and results[0].check(JournalError)  # type: ignore[attr-defined]
+    assert not real.in_transaction
+    assert (on_disk(disk, answered), on_disk(disk, riding)) == ("sent", "planned")
+    journal._conn = real
+    journal.mark_sent(later, 9)
+    assert on_disk(disk, later) == "sent"
