@@ -156,7 +156,7 @@ class Gateway:
             on_guest_event=guest,
             on_frame=lambda direction, payload, ref: holder["d"].on_frame(direction, payload, ref),
             on_posting_written=lambda ref, number: holder["d"].on_posting_written(ref, number),
-            pipeline=self._max_in_flight(prop),
+            pipeline=2 * self._max_in_flight(prop),
         )
         known = journal.guests(prop.name)
         if known is None:
