@@ -407,9 +407,17 @@ class _NoDelayEndpoints:
         self._endpoints = _StandardEndpointFactory(
             reactor, BrowserLikePolicyForHTTPS(), connect_timeout, None
         )
+        #: (scheme, host, port) -> endpoint. Agent asks for an endpoint on every request, even
+        #: when a kept-alive connection will carry it; making one (IDNA-encoding the host)
+        #: cost more than the rest of the request's setup. Endpoints hold no connection state.
+        self._made: dict[tuple[bytes, bytes, int], _NoDelayEndpoint] = {}
 
     def endpointForURI(self, uri: Any) -> Any:  # noqa: N802 - Twisted's interface
-        return _NoDelayEndpoint(self._endpoints.endpointForURI(uri))
+        key = (uri.scheme, uri.host, uri.port)
+        endpoint = self._made.get(key)
+        if endpoint is None:
+            endpoint = self._made[key] = _NoDelayEndpoint(self._endpoints.endpointForURI(uri))
+        return endpoint
 
 
 class _NoDelayEndpoint:
