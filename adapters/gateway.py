@@ -28,9 +28,11 @@ from adapters.metrics import GatewayMetrics
 log = Logger(namespace="foliogate.gateway")
 
 #: Legs a property's dispatcher may have on their way at once (never two of one reservation).
-#: SOAP: one HTTP exchange per leg, so legs of different reservations overlap. FIAS: the PMS
-#: takes one posting at a time; see :data:`FIAS_MAX_IN_FLIGHT`.
+#: SOAP: one HTTP exchange per leg, so legs of different reservations overlap.
 SOAP_MAX_IN_FLIGHT = 8
+#: FIAS: the PMS takes one posting at a time, so the link writes postings one at a time; the
+#: legs in flight only overlap their inquiries (matched by P#) with the posting on the wire,
+#: so the next posting is ready when the PA comes. A few are enough to keep the PMS busy.
 FIAS_MAX_IN_FLIGHT = 4
 
 
