@@ -20,7 +20,9 @@ the rules of issue 3 section 4 and DESIGN section 5:
   wire, so a crash can never post a leg twice. Legs handed over together are marked ``sent`` in
   one commit (:meth:`Journal.submit_sent`), and each posting waits for it.
 - After the last leg of an event posts, the guest's folio balance is inquired and recorded (the
-  row rides along with the journal's next commit: :meth:`Journal.queue_balance`).
+  row rides along with the journal's next commit: :meth:`Journal.queue_balance`). One read-back
+  per event, never skipped because the next leg is for the same reservation: each journey gets
+  its own balance. On FIAS it overlaps other reservations' legs (the link pipelines inquiries).
 """
 
 from __future__ import annotations
