@@ -15,10 +15,10 @@ in the order the gateway wrote and read the frames, and from the simulator's led
 from __future__ import annotations
 
 import pytest_twisted
+from e2e_helpers import accept
 from test_e2e_fias import (
     DONE,
     PROPERTY,
-    accept,
     folio,
     payment_event,
     posting_number_of,
