@@ -39,6 +39,10 @@ The file::
     deposit_wait_hours = 720                    # how long a deposit waits for check-in
     answer_timeout_seconds = 60                 # no answer in time: the leg becomes unknown
     alive_interval_seconds = 300                # FIAS link alive check (LS)
+    max_in_flight = 4                           # optional: legs on their way at once (never
+                                                # two of one reservation); default 4 for FIAS
+                                                # (inquiries overlap, postings one at a time),
+                                                # 8 for SOAP (one HTTP exchange each)
     approval_threshold = 100000                 # optional: a payment over this many minor
                                                 # units (of currency, after conversion) is
                                                 # held in the exception queue until approved
@@ -218,6 +222,8 @@ class PropertyConfig:
     #: A payment over this many minor units (property currency) waits for an operator's
     #: approval in the exception queue; None: no threshold.
     approval_threshold: int | None = None
+    #: Legs on their way at once (never two of one reservation); None: the profile's default.
+    max_in_flight: int | None = None
 
     @property
     def traits(self) -> ProfileTraits:
@@ -489,7 +495,7 @@ _SOURCE_KEYS = ("secret_env",)
 _PROPERTY_KEYS = (
     "profile", "endpoint", "posting_mode", "currency", "workstation", "allow_negative",
     "deposit_wait_hours", "answer_timeout_seconds", "alive_interval_seconds", "codes",
-    "fias", "soap", "approval_threshold",
+    "fias", "soap", "approval_threshold", "max_in_flight",
 )  # fmt: skip
 _CODES_KEYS = ("deposit", "redemption_payment_type", "revenue", "payment_types")
 _FIAS_KEYS = ("sales_outlets", "payment_methods", "room_payment_method")
@@ -820,6 +826,11 @@ class _Reader:
             if "approval_threshold" in table
             else None
         )  # fmt: skip
+        in_flight = (
+            self.integer(table, "max_in_flight", path, default=_MISSING, low=1, high=64)
+            if "max_in_flight" in table
+            else None
+        )
         codes = self.codes(table.get("codes", _MISSING), _path(path, "codes"), mode)
         fias = self.profile_table(table, "fias", path, profile, wanted=profile is Profile.FIAS)
         soap = self.profile_table(
@@ -848,6 +859,7 @@ class _Reader:
             fias=fias_mapping,
             soap=soap_settings,
             approval_threshold=threshold,
+            max_in_flight=in_flight,
         )
 
     def profile_table(

@@ -458,3 +458,29 @@ def test_check_config_of_a_missing_file_exits_1(capsys, tmp_path):
         f"{tmp_path / 'none.toml'}: cannot read the file: No such file or directory",
         f"{tmp_path / 'none.toml'}: 1 error",
     ]
+
+
+def test_max_in_flight_is_optional_and_bounded_and_the_gateway_uses_it():
+    """Unset: the gateway's per-profile default; set: that many legs on their way at once."""
+    from twisted.internet import task
+
+    from adapters.gateway import FIAS_MAX_IN_FLIGHT, SOAP_MAX_IN_FLIGHT, Gateway
+
+    config = config_from_toml(MINIMAL + SOAP, base_dir=Path("/etc/foliogate"))
+    fias, soap = config.properties["GRAND-LONDON"], config.properties["SEASIDE"]
+    assert (fias.max_in_flight, soap.max_in_flight) == (None, None)
+    gateway = Gateway(config, reactor=task.Clock(), environ={})
+    assert (gateway._max_in_flight(fias), gateway._max_in_flight(soap)) == (
+        FIAS_MAX_IN_FLIGHT,
+        SOAP_MAX_IN_FLIGHT,
+    )
+
+    tuned = MINIMAL.replace('currency = "GBP"', 'currency = "GBP"\nmax_in_flight = 2', 1)
+    prop = config_from_toml(tuned, base_dir=Path("/etc")).properties["GRAND-LONDON"]
+    assert prop.max_in_flight == 2
+    assert Gateway(config, reactor=task.Clock(), environ={})._max_in_flight(prop) == 2
+
+    bad = MINIMAL.replace('currency = "GBP"', 'currency = "GBP"\nmax_in_flight = 0', 1)
+    with pytest.raises(ConfigInvalid) as exc:
+        config_from_toml(bad, base_dir=Path("/etc"))
+    assert exc.value.errors == ["properties.GRAND-LONDON.max_in_flight: must be from 1 to 64"]
