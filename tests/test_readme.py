@@ -186,11 +186,19 @@ def _certify(sandbox: Path, out: subprocess.CompletedProcess[str]) -> None:
         assert (report / name).stat().st_size > 0, name
 
 
+def _e2e_bench(sandbox: Path, out: subprocess.CompletedProcess[str]) -> None:
+    # Figures to read, not a verdict: it must run to the end and print them.
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "legs posted" in out.stdout or "gateway legs/s" in out.stdout, out.stdout
+
+
 SINGLE_COMMANDS = {
     ".venv/bin/foliogate check-config examples/gateway.toml": _check_config,
     ".venv/bin/foliogate fias decode 'PA|RN2781|ASOK|P#1732|DA000915|TI124254|'": _fias_decode,
     "make lint": _lint,
     ".venv/bin/python bench/fias_codec.py": _codec_bench,
+    ".venv/bin/python bench/e2e_fias.py": _e2e_bench,
+    ".venv/bin/python bench/e2e_soap.py": _e2e_bench,
     ".venv/bin/foliogate scenario run scenarios/fias-deposit-journey.toml": _scenario,
     ".venv/bin/foliogate certify --config examples/gateway.toml --report build/certify": _certify,
 }
@@ -208,6 +216,6 @@ def test_readme_command_runs_as_written(command, sandbox):
         )
     else:
         out = subprocess.run(
-            command, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+            command, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=600
         )
     SINGLE_COMMANDS[command](sandbox, out)
