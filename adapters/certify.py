@@ -969,17 +969,14 @@ class _Suite:
         )
 
     def guest_checked_out(self) -> SuiteEntry:
-        hours = self.prop.deposit_wait_hours
         steps = [
             self.pms("check-out", confirmation=DEPARTING),
             self.event("balance", "late", DEPARTING, self.small),
         ]
         if self.fias:
             steps += [
-                self.wait("late", "waiting"),
-                self.legs("late", reason="guest not in house"),
-                {"clock": "advance", "hours": hours + 1},
                 self.wait("late", "rejected"),
+                self.legs("late", states="rejected", attempts=0, reason="has checked out (GO"),
                 {
                     "expect": "exceptions",
                     "entries": [
@@ -987,15 +984,15 @@ class _Suite:
                             "of": "late",
                             "leg": 0,
                             "state": "rejected",
-                            "reason": f"guest {DEPARTING} did not check in",
+                            "reason": f"guest {DEPARTING} has checked out",
                         }
                     ],
                 },
                 {"expect": "wire", "of": "late", "postings": 0},
             ]
             how = (
-                "waits like a guest not yet arrived (FIAS does not tell them apart), then "
-                "goes to the exception queue after the wait window"
+                "the link saw the guest's GO: the exception queue at once with the reason, "
+                "nothing sent (FIAS posts only to in-house guests)"
             )
         else:
             steps += [

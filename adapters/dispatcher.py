@@ -188,6 +188,16 @@ class FiasChannel:
             return True  # let the posting fail with a mapping error that names the cause
         return self.link.room_of(number) is not None
 
+    def guest_departed(self, confirmation_number: str) -> dt.datetime | None:
+        """When the PMS checked this guest out (a GO the link saw), or None."""
+        if self.journal is None:
+            return None
+        try:
+            number = int(confirmation_number)
+        except ValueError:
+            return None
+        return self.journal.departed_at(self.prop.name, number)
+
     def post(self, leg: Leg) -> Deferred[PostingOutcome]:
         invoices = self._account_invoices(leg)
         if invoices is None:
@@ -524,6 +534,18 @@ class Dispatcher:
         return chosen
 
     def _hold_for_guest(self, leg: Leg, now: dt.datetime) -> None:
+        departed = getattr(self.channel, "guest_departed", None)
+        departed_at = departed(leg.confirmation_number) if departed is not None else None
+        if departed_at is not None:
+            # The guest has left: no check-in will come, and FIAS posts only to in-house guests.
+            self.journal.mark_rejected(
+                leg.leg_id,
+                None,
+                f"guest {leg.confirmation_number} has checked out (GO at "
+                f"{departed_at:%Y-%m-%d %H:%M:%S}); the leg was never posted: post it on the "
+                "PMS by hand or assign another record",
+            )
+            return
         created = leg.created_at or now
         expires = created + dt.timedelta(hours=self.prop.deposit_wait_hours)
         if now >= expires:

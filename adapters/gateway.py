@@ -141,7 +141,10 @@ class Gateway:
             holder["d"].on_link_state(status)
 
         def guest(kind: GuestEventKind, number: int, room: str) -> None:
-            journal.set_guest(prop.name, number, None if kind is GuestEventKind.CHECK_OUT else room)
+            if kind is GuestEventKind.CHECK_OUT:
+                journal.set_guest(prop.name, number, None, departed_from=room)
+            else:
+                journal.set_guest(prop.name, number, room)
             holder["d"].on_guest_event(kind, number, room)
 
         link = FiasLink(

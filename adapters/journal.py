@@ -242,6 +242,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX candidates_by_event ON candidates (event_id, rank);
     """,
+    # 6: guests the PMS checked out (GO), so a payment arriving after departure goes to the
+    # exception queue at once instead of waiting for a check-in that will not come.
+    """
+    CREATE TABLE departures (
+        property            TEXT NOT NULL,
+        reservation_number  INTEGER NOT NULL,
+        room                TEXT,
+        departed_at         TEXT NOT NULL,
+        PRIMARY KEY (property, reservation_number)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -1609,16 +1620,31 @@ class Journal:
 
     # -- in-house guests -----------------------------------------------------------------------
 
-    def set_guest(self, property: str, reservation_number: int, room: str | None) -> None:
-        """Remember that a guest is in ``room`` (``None``: checked out)."""
+    def set_guest(
+        self,
+        property: str,
+        reservation_number: int,
+        room: str | None,
+        *,
+        departed_from: str | None = None,
+    ) -> None:
+        """Remember that a guest is in ``room`` (``None``: checked out of ``departed_from``)."""
+        key = (property, int(reservation_number))
 
         def work(conn: sqlite3.Connection) -> None:
             if room is None:
                 conn.execute(
-                    "DELETE FROM guests WHERE property = ? AND reservation_number = ?",
-                    (property, int(reservation_number)),
+                    "DELETE FROM guests WHERE property = ? AND reservation_number = ?", key
+                )
+                conn.execute(
+                    "INSERT OR REPLACE INTO departures (property, reservation_number, room,"
+                    " departed_at) VALUES (?, ?, ?, ?)",
+                    (*key, departed_from, _ts(self._now())),
                 )
             else:
+                conn.execute(
+                    "DELETE FROM departures WHERE property = ? AND reservation_number = ?", key
+                )
                 conn.execute(
                     "INSERT INTO guests (property, reservation_number, room, updated_at)"
                     " VALUES (?, ?, ?, ?) ON CONFLICT (property, reservation_number)"
@@ -1627,6 +1653,14 @@ class Journal:
                 )
 
         self._run(work)
+
+    def departed_at(self, property: str, reservation_number: int) -> dt.datetime | None:
+        """When the PMS checked this guest out (GO), or None if it has not (since a GI)."""
+        row = self._db.execute(
+            "SELECT departed_at FROM departures WHERE property = ? AND reservation_number = ?",
+            (property, int(reservation_number)),
+        ).fetchone()
+        return None if row is None else _ts_required(row[0])
 
     def mark_guest_list_complete(self, property: str) -> None:
         """The guest list of ``property`` is whole (a resync ended): no DR needed on restart."""

@@ -661,7 +661,7 @@ def test_a_version_1_file_is_migrated_and_its_data_kept(path, clock, now):
     conn.close()
 
     j = Journal(path, reactor=clock, now=now)
-    assert j.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 5
+    assert j.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 6
     (leg,) = j.legs()
     assert (leg.reference, leg.state, leg.plan.amount) == ("evt_old/0", LegState.REJECTED, 5000)
     j.resolve(leg.leg_id, "alice", "posted by hand")  # v2's history table works
@@ -763,4 +763,20 @@ def test_in_house_guests_survive_a_reopen_and_an_incomplete_list_reads_as_unknow
     j = Journal(path, reactor=clock, now=now)
     assert j.guests("GRAND-LONDON") == {200101: "202"}
     assert j.guests("OTHER") is None
+    j.close()
+
+
+def test_a_checked_out_guest_is_remembered_until_a_new_check_in(path, clock, now):
+    """GO leaves a departure (so late payments go to the exception queue at once); GI clears it."""
+    j = Journal(path, reactor=clock, now=now)
+    assert j.departed_at("GRAND-LONDON", 123456) is None
+    j.set_guest("GRAND-LONDON", 123456, "101")
+    j.set_guest("GRAND-LONDON", 123456, None, departed_from="101")
+    assert j.departed_at("GRAND-LONDON", 123456) == now()
+    assert j.departed_at("OTHER", 123456) is None
+    j.close()
+    j = Journal(path, reactor=clock, now=now)  # it survives a restart
+    assert j.departed_at("GRAND-LONDON", 123456) == now()
+    j.set_guest("GRAND-LONDON", 123456, "102")  # checked in again
+    assert j.departed_at("GRAND-LONDON", 123456) is None
     j.close()
