@@ -1,7 +1,8 @@
 """The dispatcher: takes a property's pending legs from the journal and posts them, in order.
 
-One :class:`Dispatcher` per property drives one protocol channel (today the FIAS link). It keeps
-the rules of issue 3 section 4 and DESIGN section 5:
+One :class:`Dispatcher` per property drives one protocol channel (a :class:`PostingChannel`: the
+FIAS link through :class:`FiasChannel`, or a SOAP poster from :mod:`adapters.soap_channel`). It
+keeps the rules of issue 3 section 4 and DESIGN section 5:
 
 - Legs go out in order of arrival. A later leg of a reservation never overtakes an earlier pending
   one: once a leg of a reservation has to wait, every later leg of that reservation waits too.
@@ -11,7 +12,8 @@ the rules of issue 3 section 4 and DESIGN section 5:
   journey's last leg the balance read-back, are journaled.
 - Nothing goes out while the link is down, between ``DS`` and ``DE`` or between ``NS`` and ``NE``.
 - A leg that needs the guest in house waits for the guest's ``GI``; after the property's
-  ``deposit_wait_hours`` it goes to the exception queue instead.
+  ``deposit_wait_hours`` it goes to the exception queue instead, and at once if the channel
+  knows the guest has checked out (FIAS: a ``GO`` the link saw).
 - Retryable answers (``RY``, link lost before the posting went out) back off exponentially with
   jitter up to a cap; all three are injectable.
 - Terminal answers go to the exception queue with the PMS's text; no answer in time makes the leg
