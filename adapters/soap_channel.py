@@ -63,6 +63,17 @@ A leg's reference goes on the wire unchanged (``Reference``, ``ReferenceID``, th
 longer than the schemas allow (64) becomes a stable digest (:func:`wire_reference`).
 ``hold_reason()`` is None unless the endpoint is known down; ``guest_in_house()`` is True unless
 the PMS just said otherwise (the PMS decides, there are no check-in events on these wires).
+
+Candidate searches (issue 5 section 1): ``search_guests(text)`` asks the PMS for the
+reservations whose guest name starts with ``text`` (opera-htng ``SearchReservations``, rezlynx
+``SearchBookings``) for :class:`adapters.matching.CandidateFinder`, through the same
+``build``/``exchange`` as a posting (wire-logged without a leg). It fires with the
+:class:`~adapters.matching.PmsGuest` records found, or None when the PMS cannot answer now
+(endpoint down, no answer, a retryable code or a Receiver fault: the search is tried again on a
+later pass); an answer that refuses the search for good raises :class:`SearchRefused` (the
+finder records why and leaves the assignment to an operator). htng-async has no search
+operation: its channel has no ``search_guests``, so the finder records that the record must be
+assigned by hand.
 """
 
 from __future__ import annotations
@@ -140,6 +151,7 @@ __all__ = [
     "HttpAnswer",
     "OfflineTransport",
     "RequestNotSent",
+    "SearchRefused",
     "SoapChannel",
     "SoapHttp",
     "gateway_channel",
@@ -325,6 +337,10 @@ class RequestNotSent(Exception):
 
 class AnswerUnknown(Exception):
     """The request went out and no usable answer came back: the outcome is unknown."""
+
+
+class SearchRefused(Exception):
+    """The PMS answered a candidate search with a refusal that asking again will not change."""
 
 
 @dataclass(frozen=True)
@@ -864,6 +880,40 @@ class SoapChannel:
                         setattr(holder, name, inner)
                     holder = inner
         return result
+
+    def search_problem(self, operation: str, text: str, reply: _Reply) -> None:
+        """For a search answer without a result: None (postponed) when asking again later may
+        work (a Receiver fault, a retryable HTTP status, no answer proving anything), else
+        :class:`SearchRefused` with the reason (a Sender fault, another HTTP 4xx)."""
+        if reply.fault is not None:
+            fault = reply.fault
+            reason = (f"the {self.protocol} PMS refused {operation}: SOAP fault "
+                      f"{fault.code.value}: {fault.reason}")  # fmt: skip
+            if fault.code is FaultCode.RECEIVER:
+                log.warn("{operation} for {text!r}: {reason}; trying again later",
+                         operation=operation, text=text, reason=reason)  # fmt: skip
+                return None
+            raise SearchRefused(reason)
+        status = reply.answer.status_code
+        if 400 <= status < 500 and status not in _RETRYABLE_STATUSES:
+            raise SearchRefused(f"the {self.protocol} PMS refused {operation}: {reply.problem}")
+        log.warn("{operation} for {text!r}: {problem}; trying again later",
+                 operation=operation, text=text, problem=reply.problem)  # fmt: skip
+        return None
+
+    def search_result(
+        self, operation: str, text: str, disposition: Disposition, code: str, said: str | None
+    ) -> None:
+        """For a search the PMS answered with an error code: None (postponed) when the code
+        is worth another try later, else :class:`SearchRefused`."""
+        reason = f"the {self.protocol} PMS answered {operation} with {code}" + (
+            f": {said}" if said else ""
+        )
+        if disposition in (Disposition.RETRYABLE, Disposition.RELOGIN):
+            log.warn("{operation} for {text!r}: {reason}; trying again later",
+                     operation=operation, text=text, reason=reason)  # fmt: skip
+            return None
+        raise SearchRefused(reason)
 
     def written(self, leg: Leg) -> Deferred[str | None]:
         """Tell the dispatcher the posting is about to leave; fires (with None) once the

@@ -7,6 +7,11 @@ the leg's signed amount in minor units and its currency, and the leg's reference
 SUCCESS, or FAIL with ``ErrorCode`` and ``Text``, classified by
 :data:`protocols.htng.opera_htng.RESULT_CODES` (see :mod:`adapters.soap_channel`). After a
 journey, ``FetchFolio`` (every window) gives the balance.
+
+A candidate search (:meth:`OperaHtngChannel.search_guests`) is one ``SearchReservations`` by
+guest name prefix; each ``Reservation`` summary becomes a
+:class:`~adapters.matching.PmsGuest` (ConfirmationNumber, GuestName, Room, ArrivalDate,
+DepartureDate; the summary carries no balance).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from adapters.config import Profile
 from adapters.dispatcher import LegMappingError
 from adapters.domain import Leg
 from adapters.fias_postings import PostingOutcome, PostingResult
+from adapters.matching import PmsGuest
 from adapters.soap_channel import AnswerUnknown, RequestNotSent, SoapChannel, log, wire_reference
 from protocols.htng import opera_htng
 from protocols.htng.money import minor_unit_exponent
@@ -137,6 +143,37 @@ class OperaHtngChannel(SoapChannel):
             )
             return None
         return int(balance._value_1)
+
+    @inlineCallbacks
+    def search_guests(self, text: str) -> Any:
+        """Reservations whose guest name starts with ``text`` (``SearchReservations``), as
+        :class:`PmsGuest` records; None when the PMS cannot answer now; raises
+        :class:`~adapters.soap_channel.SearchRefused` when it refuses the search."""
+        operation = opera_htng.Operation.SEARCH_RESERVATIONS.value
+        data, headers = self.build(operation, f"search {text!r}", GuestName=text)
+        try:
+            reply = yield self.exchange(operation, data, headers, None)
+        except (RequestNotSent, AnswerUnknown) as exc:
+            log.warn("SearchReservations for {text!r}: {error}; trying again later",
+                     text=text, error=str(exc))  # fmt: skip
+            return None
+        if reply.result is None:
+            return self.search_problem(operation, text, reply)
+        result = _result(reply.result)
+        if not result.ok:
+            return self.search_result(operation, text, result.disposition,
+                                      result.error_code or result.status.value,
+                                      result.text)  # fmt: skip
+        return [
+            PmsGuest(
+                confirmation_number=str(r.ConfirmationNumber),
+                guest_name=str(r.GuestName),
+                room=str(r.Room) if r.Room else None,
+                arrival=r.ArrivalDate,
+                departure=r.DepartureDate,
+            )
+            for r in (reply.result.Reservation or ())
+        ]
 
 
 def _result(reply: Any) -> opera_htng.Result:

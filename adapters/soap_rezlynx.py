@@ -13,6 +13,10 @@
   :data:`protocols.htng.rezlynx.RESULT_CODES` (see :mod:`adapters.soap_channel`). A refused
   LogIn (7001) rejects the leg with the PMS's text: the credentials need an operator.
 - After a journey, ``GetFolio`` (every folio of the booking) gives the balance.
+- A candidate search (:meth:`RezlynxChannel.search_guests`) is one ``SearchBookings`` by guest
+  name prefix with the session (a 7007 logs in again like a posting); each ``Booking`` becomes a
+  :class:`~adapters.matching.PmsGuest` (BookingRef, GuestName, RoomID, ArrivalDate,
+  DepartureDate; a booking summary carries no balance).
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ from adapters.config import Profile, PropertyConfig
 from adapters.dispatcher import LegMappingError
 from adapters.domain import Leg
 from adapters.fias_postings import PostingOutcome, PostingResult
+from adapters.matching import PmsGuest
 from adapters.soap_channel import (
     AnswerUnknown,
     RequestNotSent,
+    SearchRefused,
     SoapChannel,
     _Reply,
     log,
@@ -290,6 +296,45 @@ class RezlynxChannel(SoapChannel):
             return None
         balance = reply.result.Folio.Balance
         return from_decimal_text(format(Decimal(balance), "f"), self.decimals)
+
+    # -- the candidate search ------------------------------------------------------------------
+
+    @inlineCallbacks
+    def search_guests(self, text: str) -> Any:
+        """Bookings whose guest name starts with ``text`` (``SearchBookings``), as
+        :class:`PmsGuest` records; None when the PMS cannot answer now; raises
+        :class:`~adapters.soap_channel.SearchRefused` when it refuses the search (a refused
+        LogIn included)."""
+        operation = rezlynx.Operation.SEARCH_BOOKINGS.value
+        reference = f"search {text!r}"
+        # Check against the schema first, so a name the PMS cannot take fails before login.
+        self.build(operation, reference,
+                   SessionID=self.session_id or _SCHEMA_CHECK_SESSION, GuestName=text)  # fmt: skip
+        try:
+            reply, result = yield self.call(operation, {"GuestName": text}, reference)
+        except _LogInAnswered as exc:
+            raise SearchRefused(f"the {self.protocol} PMS refused LogIn") from exc
+        except (RequestNotSent, AnswerUnknown) as exc:
+            log.warn("SearchBookings for {text!r}: {error}; trying again later",
+                     text=text, error=str(exc))  # fmt: skip
+            return None
+        if result is None:
+            return self.search_problem(operation, text, reply)
+        if not result.ok:
+            return self.search_result(operation, text, result.disposition,
+                                      str(result.exception_code),
+                                      result.exception_description or None)  # fmt: skip
+        bookings = reply.result.Bookings
+        return [
+            PmsGuest(
+                confirmation_number=str(b.BookingRef),
+                guest_name=str(b.GuestName),
+                room=str(b.RoomID) if b.RoomID else None,
+                arrival=b.ArrivalDate,
+                departure=b.DepartureDate,
+            )
+            for b in ((bookings.Booking or ()) if bookings is not None else ())
+        ]
 
 
 def _call_result(reply: _Reply, operation: str) -> rezlynx.CallResult | None:
