@@ -7,7 +7,9 @@ One :class:`SoapChannel` per property implements the dispatcher's
 ==============  ===============================================  ============================
 profile         class (module ``adapters.``...)                  charge leg / payment leg
 ==============  ===============================================  ============================
-``opera-htng``  ``soap_opera_htng.OperaHtngChannel``             PostCharge / PostPayment
+``opera-htng``  ``soap_opera_htng.OperaHtngChannel``             PostCharge / PostPayment;
+                                                                 an A/R account leg:
+                                                                 PostAccountPayment
 ``rezlynx``     ``soap_rezlynx.RezlynxChannel``                  PostToRoom / AddPayment or
                                                                  AddDeposit (before arrival)
 ``htng-async``  ``soap_htng_async.HtngAsyncChannel``             ChargePostingRQ; the result
@@ -78,9 +80,11 @@ assigned by hand.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import functools
 import hashlib
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -113,10 +117,12 @@ from zeep.wsdl.utils import get_or_create_header
 from zope.interface import implementer
 
 from adapters.config import Profile, PropertyConfig, soap_credentials
-from adapters.dispatcher import LegMappingError
+from adapters.dispatcher import TARGETS_REMEMBERED, LegMappingError
 from adapters.domain import Leg
+from adapters.events import invoices_of
 from adapters.fias_link import LinkState, LinkStatus
 from adapters.fias_postings import PostingOutcome, PostingResult
+from adapters.journeys import PostingTarget
 from protocols.htng.codes import Disposition
 from protocols.htng.money import minor_unit_exponent
 from protocols.soap import (
@@ -633,6 +639,7 @@ class SoapChannel:
         in_house_recheck_seconds: float = DEFAULT_IN_HOUSE_RECHECK_SECONDS,
         reply_to: Callable[[], str | None] | None = None,
         connections: int = 4,
+        journal: Any = None,
     ) -> None:
         if prop.profile is not self.profile:
             raise ValueError(f"property {prop.name} is {prop.profile}, not {self.profile}")
@@ -683,6 +690,11 @@ class SoapChannel:
         self._not_in_house: dict[str, float] = {}
         self._timers: set[IDelayedCall] = set()
         self._stopped = False
+        #: Where :meth:`account_invoices` reads what an event's confirmation number names.
+        self.journal = journal
+        self._targets: collections.OrderedDict[str, tuple[str, ...] | None] = (
+            collections.OrderedDict()
+        )
 
     #: Whether requests carry a ``wsse:Security`` header (rezlynx logs in instead).
     uses_ws_security: ClassVar[bool] = True
@@ -736,6 +748,32 @@ class SoapChannel:
         return self.http.close()
 
     # -- building requests ---------------------------------------------------------------------
+
+    def account_invoices(self, leg: Leg) -> tuple[str, ...] | None:
+        """For a leg to an A/R account (``payment.kind = "account"``: the confirmation number
+        is the account), the invoices its payment names; None for a guest leg (or without a
+        journal to ask). The same rule as the FIAS channel's."""
+        if self.journal is None:
+            return None
+        if leg.event_id in self._targets:
+            return self._targets[leg.event_id]
+        found = self.journal.target_of(leg.event_id)
+        invoices = None
+        if found is not None and found[0] == PostingTarget.ACCOUNT.value:
+            invoices = invoices_of(json.loads(found[1]))
+        self._targets[leg.event_id] = invoices
+        if len(self._targets) > TARGETS_REMEMBERED:
+            self._targets.popitem(last=False)
+        return invoices
+
+    def refuse_account(self, leg: Leg) -> None:
+        """Raise :class:`LegMappingError` for an A/R account leg: for a profile that has no
+        account payment operation, rather than posting it to a guest folio."""
+        if self.account_invoices(leg) is not None:
+            raise LegMappingError(
+                f"leg {leg.reference}: A/R account payments are not supported on the "
+                f"{self.protocol} profile (account {leg.confirmation_number}); post by hand"
+            )
 
     def build(self, operation: str, reference: str, **kwargs: Any) -> tuple[bytes, dict[str, str]]:
         """The request envelope (bytes) and HTTP headers for ``operation``.
@@ -1138,6 +1176,7 @@ def gateway_channel(
         on_posting_written=lambda ref, number: dispatcher().on_posting_written(ref, number),
         on_frame=lambda *args, **kw: dispatcher().on_frame(*args, **kw),
         on_available=lambda: dispatcher().wake(),
+        journal=journal,
     )
     if prop.profile is Profile.HTNG_ASYNC:
         from adapters.soap_htng_async import JournalLegLog, callback_path

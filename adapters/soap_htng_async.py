@@ -176,7 +176,9 @@ class HtngAsyncChannel(SoapChannel):
     # -- posting -------------------------------------------------------------------------------
 
     def request_for(self, leg: Leg) -> dict[str, Any]:
-        """The zeep arguments of the ChargePostingRQ for ``leg`` (LegMappingError if none)."""
+        """The zeep arguments of the ChargePostingRQ for ``leg`` (LegMappingError if none;
+        an A/R account leg is one: the profile has no account payment operation)."""
+        self.refuse_account(leg)
         plan = leg.plan
         if plan.transaction_code is not None and plan.payment_type is not None:
             raise LegMappingError(

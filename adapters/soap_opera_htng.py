@@ -8,6 +8,13 @@ SUCCESS, or FAIL with ``ErrorCode`` and ``Text``, classified by
 :data:`protocols.htng.opera_htng.RESULT_CODES` (see :mod:`adapters.soap_channel`). After a
 journey, ``FetchFolio`` (every window) gives the balance.
 
+A leg to an A/R account (the event's ``payment.kind`` is ``account``: the confirmation number
+is the account number; :meth:`SoapChannel.account_invoices` asks the journal, as the FIAS
+channel does) is one ``PostAccountPayment`` instead: AccountNumber, PaymentType, the positive
+Amount, Reference and the invoices the payment names (``InvoiceID``, in order; none: the PMS
+pays the oldest open invoices first and keeps the rest as prepaid). A charge to an account is a
+mapping error. No folio is read back after an account payment.
+
 A candidate search (:meth:`OperaHtngChannel.search_guests`) is one ``SearchReservations`` by
 guest name prefix; each ``Reservation`` summary becomes a
 :class:`~adapters.matching.PmsGuest` (ConfirmationNumber, GuestName, Room, ArrivalDate,
@@ -49,6 +56,9 @@ class OperaHtngChannel(SoapChannel):
     def request_for(self, leg: Leg) -> tuple[str, dict[str, Any]]:
         """The operation and its zeep arguments for ``leg`` (LegMappingError if none fits)."""
         plan = leg.plan
+        invoices = self.account_invoices(leg)
+        if invoices is not None:
+            return self._account_request(leg, invoices)
         if plan.transaction_code is not None and plan.payment_type is not None:
             raise LegMappingError(
                 f"leg {leg.reference} carries a charge and its settlement; the {self.protocol} "
@@ -84,6 +94,29 @@ class OperaHtngChannel(SoapChannel):
         raise LegMappingError(f"leg {leg.reference} names neither a transaction code nor a "
                               "payment type")  # fmt: skip
 
+    def _account_request(self, leg: Leg, invoices: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+        """``PostAccountPayment`` for a leg to A/R account ``leg.confirmation_number``."""
+        plan = leg.plan
+        if plan.transaction_code is not None or plan.payment_type is None:
+            raise LegMappingError(
+                f"leg {leg.reference}: an A/R account takes a payment only (a payment type, "
+                "no transaction code)"
+            )
+        self.check_codes(leg, ("payment type", plan.payment_type, CODE_LENGTH))
+        return opera_htng.Operation.POST_ACCOUNT_PAYMENT.value, {
+            "AccountNumber": leg.confirmation_number,
+            "PaymentType": plan.payment_type,
+            "Amount": {
+                "_value_1": plan.amount,
+                "currencyCode": plan.currency,
+                "decimals": minor_unit_exponent(plan.currency),
+            },
+            "Reference": wire_reference(leg.reference),
+            "InvoiceID": list(invoices),
+            "BusinessDate": self.business_date(),
+            "Description": self.description(leg),
+        }
+
     def post(self, leg: Leg) -> Deferred[PostingOutcome]:
         operation, kwargs = self.request_for(leg)
         data, headers = self.build(operation, leg.reference, **kwargs)
@@ -112,7 +145,10 @@ class OperaHtngChannel(SoapChannel):
 
     @inlineCallbacks
     def folio_balance(self, leg: Leg, outcome: PostingOutcome) -> Any:
-        """The balance of every folio window of the reservation (FetchFolio), or None."""
+        """The balance of every folio window of the reservation (FetchFolio), or None
+        (always None for an A/R account leg: an account has no folio)."""
+        if self.account_invoices(leg) is not None:
+            return None
         operation = opera_htng.Operation.FETCH_FOLIO.value
         data, headers = self.build(operation, leg.reference,
                                    ReservationID=leg.confirmation_number)  # fmt: skip

@@ -89,7 +89,9 @@ class RezlynxChannel(SoapChannel):
     # -- mapping -------------------------------------------------------------------------------
 
     def request_for(self, leg: Leg) -> tuple[str, dict[str, Any]]:
-        """The operation and its zeep arguments (without SessionID) for ``leg``."""
+        """The operation and its zeep arguments (without SessionID) for ``leg``; an A/R
+        account leg is a mapping error (the profile has no account payment operation)."""
+        self.refuse_account(leg)
         plan = leg.plan
         if plan.transaction_code is not None and plan.payment_type is not None:
             raise LegMappingError(

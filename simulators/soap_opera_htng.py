@@ -10,6 +10,12 @@ pipeline, faults and knobs are :mod:`simulators.soap_common`). Operations:
   payments negative) and balance. The ledger keeps one folio window: window 1.
 - ``SearchReservations``: guest name prefix (any case), arrival and departure dates,
   confirmation number; every given criterion must match.
+- ``PostAccountPayment``: a payment on an A/R account of the hotel
+  (:meth:`simulators.ledger.Hotel.post_to_account`), allocated to the invoices it names (in
+  that order), else to the open invoices oldest first, the remainder kept as prepaid; the
+  answer lists the allocation. An unknown account is ``ACCOUNT_NOT_FOUND``; the amount must be
+  positive (``AMOUNT_NOT_ALLOWED``); a payment type the hotel does not know is
+  ``INVALID_PAYMENT_TYPE``.
 
 ``ReservationID`` is the ledger's confirmation number. Deposits and payments may post to a
 reserved reservation; revenue needs an in-house guest; a checked-out folio is closed
@@ -27,7 +33,7 @@ from typing import Final
 from protocols.htng import opera_htng as oh
 from protocols.htng.money import Money
 from protocols.soap import Envelope
-from simulators.ledger import CodedLine, CodeKind, ReservationState
+from simulators.ledger import CodedLine, CodeKind, ReservationState, Status
 from simulators.soap_common import (
     Problem,
     Rejection,
@@ -72,7 +78,9 @@ class OperaHtngResource(SoapPmsResource):
     namespace = oh.NAMESPACE
     service_name = oh.SERVICE_NAME
     request_elements = {op.request_element: op.value for op in oh.Operation}
-    posting_operations = frozenset({oh.Operation.POST_CHARGE, oh.Operation.POST_PAYMENT})
+    posting_operations = frozenset(
+        {oh.Operation.POST_CHARGE, oh.Operation.POST_PAYMENT, oh.Operation.POST_ACCOUNT_PAYMENT}
+    )
 
     def handle(self, envelope: Envelope, operation: str) -> SoapAnswer:
         request = oh.parse_request(envelope.payload)
@@ -101,6 +109,10 @@ class OperaHtngResource(SoapPmsResource):
             case oh.SearchReservationsRequest():
                 body = oh.build_search_reservations_response(
                     self._search(request), relates_to=relates_to, stamp=stamp
+                )
+            case oh.PostAccountPaymentRequest():
+                body = oh.build_post_account_payment_response(
+                    self._post_account_payment(request), relates_to=relates_to, stamp=stamp
                 )
         return SoapAnswer(body, posting=operation in self.posting_operations)
 
@@ -137,6 +149,52 @@ class OperaHtngResource(SoapPmsResource):
                 self.remember(operation.value, request.reference, answer)
                 return answer
         return _fail(rejection), None
+
+    def _post_account_payment(
+        self, request: oh.PostAccountPaymentRequest
+    ) -> oh.PostAccountPaymentResponse:
+        """Book a payment on an A/R account and answer its allocation; replays a known
+        reference with the original answer."""
+        operation = oh.Operation.POST_ACCOUNT_PAYMENT.value
+        remembered = self.replayed(operation, request.reference)
+        if remembered is not None:
+            return remembered  # type: ignore[no-any-return]
+        rejection = self.take_forced_rejection() or self.money_rejection(request.amount)
+        if rejection is None and request.amount.amount <= 0:
+            rejection = Rejection(
+                Problem.AMOUNT_NOT_ALLOWED,
+                f"A/R payments must be positive, not {request.amount.amount}; "
+                "a correction is a reversal",
+            )
+        if rejection is not None:
+            return oh.PostAccountPaymentResponse(_fail(rejection))
+        outcome = self.hotel.post_to_account(
+            request.account_number,
+            request.amount.amount,
+            request.payment_type,
+            invoices=request.invoice_ids,
+            reference=request.reference,
+            source=f"{self.profile} {operation} {request.reference}",
+        )
+        if not outcome.ok:
+            code = {
+                Status.NA: oh.ErrorCode.NIGHT_AUDIT,
+                Status.NG: oh.ErrorCode.ACCOUNT_NOT_FOUND,
+                Status.UR: oh.ErrorCode.INVALID_PAYMENT_TYPE,
+            }.get(outcome.status, oh.ErrorCode.SYSTEM_ERROR)
+            return oh.PostAccountPaymentResponse(oh.Result.fail(code.value, clip(outcome.text)))
+        payment = self.hotel.accounts.payments(request.account_number)[-1]
+        answer = oh.PostAccountPaymentResponse(
+            oh.Result.success(clip(outcome.text)),
+            outcome.lines[0].line_number,
+            tuple(
+                oh.InvoiceAllocation(a.invoice_id, self._money(a.amount))
+                for a in payment.allocations
+            ),
+            self._money(payment.prepaid),
+        )
+        self.remember(operation, request.reference, answer)
+        return answer
 
     def _fetch_folio(self, request: oh.FetchFolioRequest) -> oh.FetchFolioResponse:
         conf = self.known_reservation(request.reservation_id)

@@ -162,6 +162,24 @@ o_found = oh.SearchReservationsResponse(
         ),
     ),
 )
+o_account = oh.PostAccountPaymentRequest(
+    "AR1001",
+    "ONEJOURNEY",
+    Money(40000, GBP, 2),
+    "evt_7/0",
+    invoice_ids=("A3", "A1"),
+    business_date=dt.date(2026, 11, 27),
+    description="Invoice settlement",
+)
+o_account_ok = oh.PostAccountPaymentResponse(
+    oh.Result.success("posted to A/R account AR1001"),
+    transaction_number=700125,
+    allocations=(
+        oh.InvoiceAllocation("A3", Money(15000, GBP, 2)),
+        oh.InvoiceAllocation("A1", Money(25000, GBP, 2)),
+    ),
+    prepaid=Money(0, GBP, 2),
+)
 
 for name, record, build, parse in [
     ("post_charge_request", o_charge, oh.build_post_charge_request, oh.parse_post_charge_request),
@@ -182,6 +200,12 @@ for name, record, build, parse in [
         o_search,
         oh.build_search_reservations_request,
         oh.parse_search_reservations_request,
+    ),
+    (
+        "post_account_payment_request",
+        o_account,
+        oh.build_post_account_payment_request,
+        oh.parse_post_account_payment_request,
     ),
 ]:
     case(
@@ -224,6 +248,12 @@ for name, record, build, parse in [
         o_found,
         oh.build_search_reservations_response,
         oh.parse_search_reservations_response,
+    ),
+    (
+        "post_account_payment_response",
+        o_account_ok,
+        oh.build_post_account_payment_response,
+        oh.parse_post_account_payment_response,
     ),
 ]:
     case(

@@ -180,6 +180,7 @@ def test_actions_and_elements_per_operation():
         "PostPaymentRequest",
         "FetchFolioRequest",
         "SearchReservationsRequest",
+        "PostAccountPaymentRequest",
     ]
 
 

@@ -120,6 +120,20 @@ OPERA_CASES = [
         oh.parse_search_reservations_request,
         oh.SearchReservationsRequest(guest_name="Doe", departure_date=dt.date(2026, 11, 29)),
     ),
+    (
+        "PostAccountPayment",
+        dict(
+            AccountNumber="AR1001",
+            PaymentType="ONEJOURNEY",
+            Amount={"_value_1": 40000, "currencyCode": "GBP", "decimals": 2},
+            Reference="evt_7/0",
+            InvoiceID=["A3", "A1"],
+        ),
+        oh.parse_post_account_payment_request,
+        oh.PostAccountPaymentRequest(
+            "AR1001", "ONEJOURNEY", Money(40000, "GBP", 2), "evt_7/0", invoice_ids=("A3", "A1")
+        ),
+    ),
 ]
 
 

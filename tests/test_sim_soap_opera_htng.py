@@ -400,7 +400,13 @@ async def test_wsdl_is_served_with_this_servers_address_and_zeep_can_load_it(sim
         return sorted(service._binding._operations), service._binding_options["address"]
 
     operations, address = await threads.deferToThread(load)
-    assert operations == ["FetchFolio", "PostCharge", "PostPayment", "SearchReservations"]
+    assert operations == [
+        "FetchFolio",
+        "PostAccountPayment",
+        "PostCharge",
+        "PostPayment",
+        "SearchReservations",
+    ]
     assert address == url
 
 

@@ -196,6 +196,7 @@ def test_a_retry_carries_the_same_reference_and_a_fresh_message_id_and_timestamp
 
 EXPECTED = {
     oh.ErrorCode.RESERVATION_NOT_FOUND: PostingResult.REJECTED,
+    oh.ErrorCode.ACCOUNT_NOT_FOUND: PostingResult.REJECTED,
     oh.ErrorCode.NOT_IN_HOUSE: PostingResult.NOT_IN_HOUSE,
     oh.ErrorCode.FOLIO_CLOSED: PostingResult.REJECTED,
     oh.ErrorCode.INVALID_TRANSACTION_CODE: PostingResult.REJECTED,

@@ -15,6 +15,7 @@ PostCharge                    PostChargeRequest              PostChargeResponse
 PostPayment                   PostPaymentRequest             PostPaymentResponse
 FetchFolio                    FetchFolioRequest              FetchFolioResponse
 SearchReservations            SearchReservationsRequest      SearchReservationsResponse
+PostAccountPayment            PostAccountPaymentRequest      PostAccountPaymentResponse
 ============================  =============================  ==============================
 
 For each operation ``<op>`` (snake_case)::
@@ -32,7 +33,9 @@ Money is :class:`protocols.htng.money.Money`: integer minor units + ``currencyCo
 ``decimals`` on the wire (``<Amount currencyCode="GBP" decimals="2">5000</Amount>``), never a
 decimal fraction, so nothing is ever rounded. PostCharge ``amount`` is the charge (negative:
 a negative sale or a reversal); PostPayment ``amount`` is the money received (negative: a
-refund). Folio lines carry their signed effect on the balance (charges as posted, payments
+refund). PostAccountPayment ``amount`` is money received on an A/R account (positive); the
+answer lists how the PMS allocated it to the account's invoices and what stays prepaid. Folio
+lines carry their signed effect on the balance (charges as posted, payments
 negated) and ``balance`` is their sum. ``folio_window`` defaults to 1.
 
 Business errors come back in-band: ``Result@resultStatusFlag`` SUCCESS or FAIL, with ``Text``
@@ -42,6 +45,7 @@ and ``ErrorCode``. SOAP faults are for envelope, security and schema errors only
 ErrorCode                disposition  meaning
 =======================  ===========  ==========================================================
 RESV_NOT_FOUND           terminal     no reservation has this ReservationID
+ACCOUNT_NOT_FOUND        terminal     no A/R account has this AccountNumber
 RESV_NOT_IN_HOUSE        deferred     a charge needs a checked-in guest; not yet in house
 FOLIO_CLOSED             terminal     the guest has checked out or the folio window is closed
 INVALID_TRX_CODE         terminal     the TransactionCode is unknown (mapping; Text names it)
@@ -109,6 +113,7 @@ class Operation(StrEnum):
     POST_PAYMENT = "PostPayment"
     FETCH_FOLIO = "FetchFolio"
     SEARCH_RESERVATIONS = "SearchReservations"
+    POST_ACCOUNT_PAYMENT = "PostAccountPayment"
 
     @property
     def action(self) -> str:
@@ -142,6 +147,7 @@ class ErrorCode(StrEnum):
     """The ``Result/ErrorCode`` values foliogate's simulator answers (see the module table)."""
 
     RESERVATION_NOT_FOUND = "RESV_NOT_FOUND"
+    ACCOUNT_NOT_FOUND = "ACCOUNT_NOT_FOUND"
     NOT_IN_HOUSE = "RESV_NOT_IN_HOUSE"
     FOLIO_CLOSED = "FOLIO_CLOSED"
     INVALID_TRANSACTION_CODE = "INVALID_TRX_CODE"
@@ -158,6 +164,7 @@ class ErrorCode(StrEnum):
 RESULT_CODES: Final[Mapping[str, ResultCode]] = result_codes(
     [
         (ErrorCode.RESERVATION_NOT_FOUND, Disposition.TERMINAL, "no such reservation"),
+        (ErrorCode.ACCOUNT_NOT_FOUND, Disposition.TERMINAL, "no such A/R account"),
         (ErrorCode.NOT_IN_HOUSE, Disposition.DEFERRED, "reservation not checked in"),
         (ErrorCode.FOLIO_CLOSED, Disposition.TERMINAL, "checked out or folio closed"),
         (ErrorCode.INVALID_TRANSACTION_CODE, Disposition.TERMINAL, "unknown transaction code"),
@@ -310,9 +317,47 @@ class SearchReservationsResponse:
     reservations: tuple[ReservationSummary, ...] = ()
 
 
-Request = PostChargeRequest | PostPaymentRequest | FetchFolioRequest | SearchReservationsRequest
+@dataclass(frozen=True)
+class PostAccountPaymentRequest:
+    """Money received on A/R account ``account_number`` by ``payment_type`` (positive), for
+    the invoices ``invoice_ids`` names (in that order; none: the oldest open invoices first)."""
+
+    account_number: str
+    payment_type: str
+    amount: Money
+    reference: str  # our idempotency reference, reused on retry
+    invoice_ids: tuple[str, ...] = ()
+    business_date: dt.date | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class InvoiceAllocation:
+    invoice_id: str
+    amount: Money
+
+
+@dataclass(frozen=True)
+class PostAccountPaymentResponse:
+    result: Result
+    transaction_number: int | None = None
+    allocations: tuple[InvoiceAllocation, ...] = ()
+    prepaid: Money | None = None  # what stays on the account as a credit
+
+
+Request = (
+    PostChargeRequest
+    | PostPaymentRequest
+    | FetchFolioRequest
+    | SearchReservationsRequest
+    | PostAccountPaymentRequest
+)
 Response = (
-    PostChargeResponse | PostPaymentResponse | FetchFolioResponse | SearchReservationsResponse
+    PostChargeResponse
+    | PostPaymentResponse
+    | FetchFolioResponse
+    | SearchReservationsResponse
+    | PostAccountPaymentResponse
 )
 
 
@@ -581,6 +626,71 @@ def parse_search_reservations_response(root: Any) -> SearchReservationsResponse:
     return SearchReservationsResponse(_parse_result(node), reservations)
 
 
+# PostAccountPayment
+
+
+def build_post_account_payment_request(
+    request: PostAccountPaymentRequest, *, caller: Caller, stamp: Stamp
+) -> bytes:
+    payload = w.payload(NAMESPACE, Operation.POST_ACCOUNT_PAYMENT.request_element)
+    w.add(payload, "AccountNumber", request.account_number)
+    w.add(payload, "PaymentType", request.payment_type)
+    w.add_money(payload, "Amount", request.amount)
+    w.add(payload, "Reference", request.reference)
+    for invoice_id in request.invoice_ids:
+        w.add(payload, "InvoiceID", invoice_id)
+    if request.business_date is not None:
+        w.add(payload, "BusinessDate", w.date_text(request.business_date))
+    w.add_optional(payload, "Description", request.description)
+    return _request(Operation.POST_ACCOUNT_PAYMENT, payload, caller, stamp)
+
+
+def _read_post_account_payment_request(node: w.Node) -> PostAccountPaymentRequest:
+    return PostAccountPaymentRequest(
+        account_number=node.text("AccountNumber"),
+        payment_type=node.text("PaymentType"),
+        amount=node.money("Amount"),
+        reference=node.text("Reference"),
+        invoice_ids=tuple(item.own_text() for item in node.children("InvoiceID")),
+        business_date=node.optional_date("BusinessDate"),
+        description=node.optional_text("Description"),
+    )
+
+
+def parse_post_account_payment_request(root: Any) -> PostAccountPaymentRequest:
+    node = w.open_payload(root, NAMESPACE, Operation.POST_ACCOUNT_PAYMENT.request_element)
+    return _read_post_account_payment_request(node)
+
+
+def build_post_account_payment_response(
+    response: PostAccountPaymentResponse, *, relates_to: str | None, stamp: Stamp
+) -> bytes:
+    payload = _result_payload(Operation.POST_ACCOUNT_PAYMENT, response.result)
+    if response.transaction_number is not None:
+        w.add(payload, "TransactionNumber", str(response.transaction_number))
+    for allocation in response.allocations:
+        element = w.add(payload, "Allocation")
+        w.add(element, "InvoiceID", allocation.invoice_id)
+        w.add_money(element, "Amount", allocation.amount)
+    if response.prepaid is not None:
+        w.add_money(payload, "Prepaid", response.prepaid)
+    return _response(Operation.POST_ACCOUNT_PAYMENT, payload, relates_to, stamp)
+
+
+def parse_post_account_payment_response(root: Any) -> PostAccountPaymentResponse:
+    node = w.open_payload(root, NAMESPACE, Operation.POST_ACCOUNT_PAYMENT.response_element)
+    prepaid = node.money("Prepaid") if node.optional_child("Prepaid") is not None else None
+    return PostAccountPaymentResponse(
+        _parse_result(node),
+        node.optional_integer("TransactionNumber"),
+        tuple(
+            InvoiceAllocation(item.text("InvoiceID"), item.money("Amount"))
+            for item in node.children("Allocation")
+        ),
+        prepaid,
+    )
+
+
 # Dispatch (simulators)
 
 _REQUEST_READERS: Final[Mapping[str, Callable[[w.Node], Request]]] = {
@@ -588,6 +698,7 @@ _REQUEST_READERS: Final[Mapping[str, Callable[[w.Node], Request]]] = {
     Operation.POST_PAYMENT.request_element: _read_post_payment_request,
     Operation.FETCH_FOLIO.request_element: _read_fetch_folio_request,
     Operation.SEARCH_RESERVATIONS.request_element: _read_search_reservations_request,
+    Operation.POST_ACCOUNT_PAYMENT.request_element: _read_post_account_payment_request,
 }
 
 
@@ -598,6 +709,7 @@ def operation_of(request: Request) -> Operation:
         PostPaymentRequest: Operation.POST_PAYMENT,
         FetchFolioRequest: Operation.FETCH_FOLIO,
         SearchReservationsRequest: Operation.SEARCH_RESERVATIONS,
+        PostAccountPaymentRequest: Operation.POST_ACCOUNT_PAYMENT,
     }[type(request)]
 
 
