@@ -62,6 +62,8 @@ from harness import (
     get_json,
     percentile,
     start,
+    stop,
+    verdict,
     wait_for,
 )
 
@@ -380,13 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             len(get_json(f"{control}/reservations/{guest}/folio")["lines"]) for guest, _ in GUESTS
         )
     finally:
-        if gateway is not None:
-            gateway.kill()
-        sim.send_signal(signal.SIGTERM)
-        sim.wait(timeout=30)
-
-    def verdict(ok: bool) -> str:
-        return "ok" if ok else "MISSED"
+        stop(gateway, sim)
 
     print()
     print(f"bare driver (plain sockets)  {bare_rate:10,.0f} inquiry+posting pairs/s "

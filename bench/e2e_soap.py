@@ -61,6 +61,8 @@ from harness import (
     get_json,
     percentile,
     start,
+    stop,
+    verdict,
     wait_for,
 )
 
@@ -454,13 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         gateway.wait(timeout=60)
         gateway = None
     finally:
-        if gateway is not None:
-            gateway.kill()
-        sim.send_signal(signal.SIGTERM)
-        sim.wait(timeout=30)
-
-    def verdict(ok: bool) -> str:
-        return "ok" if ok else "MISSED"
+        stop(gateway, sim)
 
     print()
     print(f"{'profile':<12} {'bare legs/s':>12} {'gateway legs/s':>15} {'ratio':>7} "

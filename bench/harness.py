@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -76,3 +77,16 @@ def cpu_seconds(pid: int) -> float:
 def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def stop(gateway: subprocess.Popen | None, sim: subprocess.Popen) -> None:
+    """End a bench run: kill a gateway still running, stop the simulator cleanly."""
+    if gateway is not None:
+        gateway.kill()
+    sim.send_signal(signal.SIGTERM)
+    sim.wait(timeout=30)
+
+
+def verdict(ok: bool) -> str:
+    """How a goal line reads: met or not."""
+    return "ok" if ok else "MISSED"
