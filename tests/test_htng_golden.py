@@ -510,6 +510,129 @@ case(
 )
 
 
+# htng-async: an A/R account payment (the same ChargePostingRQ, AccountPosting) and its result
+a_account = ha.AccountPaymentRequest(
+    echo_token="evt_ar77-0",
+    correlation_id="evt_ar77-0",
+    timestamp=NOW,
+    hotel_code="SEASIDE",
+    account_number="AR1001",
+    payment_line=ha.PaymentLine("ONEJOURNEY", Money(40000, GBP, 2), "evt_ar77/0", "Invoices"),
+    invoice_ids=("A3", "A1"),
+    business_date=dt.date(2026, 11, 21),
+)
+a_account_ok = ha.ChargePostingResultRequest(
+    echo_token="evt_ar77-0",
+    correlation_id="evt_ar77-0",
+    timestamp=NOW + dt.timedelta(seconds=30),
+    posted_lines=(ha.PostedLine("evt_ar77/0", 55201),),
+    allocation=ha.AccountAllocation(
+        "AR1001",
+        (
+            ha.InvoiceAllocation("A3", Money(15000, GBP, 2)),
+            ha.InvoiceAllocation("A1", Money(25000, GBP, 2)),
+        ),
+        prepaid=Money(0, GBP, 2),
+    ),
+)
+a_account_unknown = ha.ChargePostingResultRequest(
+    echo_token="evt_ar77-0",
+    correlation_id="evt_ar77-0",
+    timestamp=NOW + dt.timedelta(seconds=30),
+    errors=(
+        ha.PostingError(
+            ha.ErrorCode.ACCOUNT_NOT_FOUND.value, "no A/R account AR9999", reference="evt_ar77/0"
+        ),
+    ),
+)
+case(
+    "htng-async",
+    "charge_posting_request_account",
+    lambda: ha.build_account_payment_request(a_account, caller=ASYNC_CALLER, stamp=REQUEST_STAMP),
+    ha.parse_charge_posting_request,
+    a_account,
+    ha.xsd_validator,
+)
+for name, record in [
+    ("charge_posting_result_request_account", a_account_ok),
+    ("charge_posting_result_request_account_not_found", a_account_unknown),
+]:
+    case(
+        "htng-async",
+        name,
+        lambda record=record: ha.build_charge_posting_result_request(
+            record,
+            caller=CALLBACK_CALLER,
+            stamp=Stamp("urn:uuid:00000000-0000-4000-8000-000000000003", record.timestamp),
+            relates_to=REQUEST_ID,
+        ),
+        ha.parse_charge_posting_result_request,
+        record,
+        ha.xsd_validator,
+    )
+
+# htng-async: the synchronous reservation search (ReplyTo anonymous: the answer comes back)
+SEARCH_CALLER = Caller(
+    to="https://hotelperfect.example/htng",
+    credentials=Credentials("FOLIOGATE", "hp-secret"),
+    from_address="urn:foliogate:SEASIDE",
+)
+a_search = ha.ReservationSearchRequest(
+    echo_token="search-1", timestamp=NOW, hotel_code="SEASIDE", guest_name="Doe"
+)
+a_found = ha.ReservationSearchResponse(
+    echo_token="search-1",
+    timestamp=LATER,
+    reservations=(
+        ha.HotelReservation(
+            "123456",
+            "Doe, Jane",
+            dt.date(2026, 11, 27),
+            dt.date(2026, 11, 29),
+            ha.ReservationStatus.IN_HOUSE,
+            room="101",
+            balance=Money(12000, GBP, 2),
+        ),
+        ha.HotelReservation(
+            "600001",
+            "Doe, John",
+            dt.date(2026, 12, 1),
+            dt.date(2026, 12, 3),
+            ha.ReservationStatus.RESERVED,
+        ),
+    ),
+)
+a_search_refused = ha.ReservationSearchResponse(
+    echo_token="search-1",
+    timestamp=LATER,
+    errors=(ha.PostingError(ha.ErrorCode.UNKNOWN_HOTEL.value, "unknown HotelCode 'X'"),),
+)
+case(
+    "htng-async",
+    "reservation_search_request",
+    lambda: ha.build_reservation_search_request(
+        a_search, caller=SEARCH_CALLER, stamp=REQUEST_STAMP
+    ),
+    ha.parse_reservation_search_request,
+    a_search,
+    ha.xsd_validator,
+)
+for name, record in [
+    ("reservation_search_response", a_found),
+    ("reservation_search_response_unknown_hotel", a_search_refused),
+]:
+    case(
+        "htng-async",
+        name,
+        lambda record=record: ha.build_reservation_search_response(
+            record, relates_to=REQUEST_ID, stamp=RESPONSE_STAMP
+        ),
+        ha.parse_reservation_search_response,
+        record,
+        ha.xsd_validator,
+    )
+
+
 # SOAP faults
 
 schema_fault = Fault(
