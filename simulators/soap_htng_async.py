@@ -19,6 +19,20 @@ lines (payment type, booked as ``-amount``) for one reservation. The simulator:
    ``callback_username``/``callback_password``, default the same credentials) and
    ``RelatesTo`` the request's MessageID. It is sent once; a failure is logged, not retried.
 
+A ``ChargePostingRQ`` addressed to an A/R account (``AccountPosting``: AccountNumber, one
+payment line, the invoices it names) goes through the same steps 1, 3 and 4; step 2 books it
+with :meth:`simulators.ledger.Hotel.post_to_account`: the invoices named (in that order), else
+the open invoices oldest first, the remainder kept as prepaid; the ``Success`` result adds the
+``AccountAllocation``. An unknown account is ``ACCOUNT_NOT_FOUND`` (1012); the amount must be
+positive (``AMOUNT_NOT_ALLOWED``); a payment type the hotel does not know is
+``UNKNOWN_PAYMENT_TYPE``; the night audit is ``NIGHT_AUDIT``.
+
+``ReservationSearchRQ`` is answered at once, in-band, with ``ReservationSearchRS`` (a read
+posts nothing, so it needs no callback; whatever ``wsa:ReplyTo`` says): every criterion given
+must match (guest name as a prefix, any case; arrival, departure, reservation id), and each
+reservation found carries its status, room and folio balance. A HotelCode that is not this
+hotel's is ``UNKNOWN_HOTEL``; a search without any criterion is ``INVALID_SEARCH``.
+
 A CorrelationID already posted successfully is acknowledged and answered with the original
 result again (a new callback), booking nothing. Knobs: ``callback_delay_ms``,
 ``duplicate_callbacks`` (the same callback message POSTed twice), ``drop_callbacks`` (never
@@ -34,6 +48,7 @@ from typing import Any, Final
 from twisted.internet import defer
 
 from protocols.htng import htng_async as ha
+from protocols.htng.money import Money
 from protocols.soap import (
     Caller,
     Envelope,
@@ -43,7 +58,7 @@ from protocols.soap import (
     http_headers,
     parse_xml,
 )
-from simulators.ledger import CodedLine, CodeKind
+from simulators.ledger import CodedLine, CodeKind, ReservationState, Status
 from simulators.soap_common import (
     Problem,
     Refused,
@@ -74,12 +89,25 @@ _PROCESSING: Final = frozenset({Problem.SYSTEM_ERROR, Problem.NIGHT_AUDIT})
 #: ``wsa:From`` on result callbacks.
 FROM_ADDRESS: Final = "urn:foliogate:pms-simulator:htng-async"
 _OPERATION: Final = ha.Operation.CHARGE_POSTING.value
+_SEARCH: Final = ha.Operation.RESERVATION_SEARCH.value
+#: post_to_account's refusals -> the Error@Code answered.
+_ACCOUNT_ERRORS: Final[Mapping[Status, ha.ErrorCode]] = {
+    Status.NA: ha.ErrorCode.NIGHT_AUDIT,
+    Status.NG: ha.ErrorCode.ACCOUNT_NOT_FOUND,
+    Status.UR: ha.ErrorCode.UNKNOWN_PAYMENT_TYPE,
+}
+_STATUS: Final[Mapping[ReservationState, ha.ReservationStatus]] = {
+    ReservationState.RESERVED: ha.ReservationStatus.RESERVED,
+    ReservationState.IN_HOUSE: ha.ReservationStatus.IN_HOUSE,
+    ReservationState.CHECKED_OUT: ha.ReservationStatus.CHECKED_OUT,
+}
 #: ReplyTo values that name no callback address (answer on the back-channel, or nowhere).
 _NO_ADDRESS: Final = frozenset({None, ha.WSA_VERSION.anonymous, f"{ha.WSA_VERSION.namespace}/none"})
 
 
 class HtngAsyncResource(SoapPmsResource):
-    """``POST`` ChargePostingRQ; ``GET ?wsdl`` for the WSDL. Results go out by callback.
+    """``POST`` ChargePostingRQ (results go out by callback) or ReservationSearchRQ
+    (answered in-band); ``GET ?wsdl`` for the WSDL.
 
     ``http_client`` (a treq ``HTTPClient``) sends the callbacks; by default one is made on
     the reactor with a non-persistent connection pool. ``callback_timeout`` bounds each POST.
@@ -91,7 +119,10 @@ class HtngAsyncResource(SoapPmsResource):
     namespace = ha.NAMESPACE
     service_name = ha.SERVICE_NAME
     # Only the request direction: a result sent *to* the PMS is not something it handles.
-    request_elements = {ha.Operation.CHARGE_POSTING.request_element: _OPERATION}
+    request_elements = {
+        ha.Operation.CHARGE_POSTING.request_element: _OPERATION,
+        ha.Operation.RESERVATION_SEARCH.request_element: _SEARCH,
+    }
     posting_operations = frozenset({_OPERATION})
 
     def __init__(
@@ -124,8 +155,15 @@ class HtngAsyncResource(SoapPmsResource):
     # -- the request ----------------------------------------------------------------------
 
     def handle(self, envelope: Envelope, operation: str) -> SoapAnswer:
-        request = ha.parse_charge_posting_request(envelope.payload)
         addressing = envelope.addressing
+        message_id = addressing.message_id if addressing is not None else None
+        if operation == _SEARCH:
+            search = ha.parse_reservation_search_request(envelope.payload)
+            body = ha.build_reservation_search_response(
+                self._search(search), relates_to=message_id, stamp=self.stamp()
+            )
+            return SoapAnswer(body)
+        request = ha.parse_charge_posting_request(envelope.payload)
         reply_to = addressing.reply_to if addressing is not None else None
         if reply_to in _NO_ADDRESS or not reply_to.startswith(("http://", "https://")):
             raise Refused(
@@ -136,8 +174,10 @@ class HtngAsyncResource(SoapPmsResource):
                     "InvalidAddressingHeader",
                 )
             )
-        message_id = addressing.message_id if addressing is not None else None
-        result = self._process(request)
+        if isinstance(request, ha.AccountPaymentRequest):
+            result = self._process_account(request)
+        else:
+            result = self._process(request)
         self._schedule_callback(result, reply_to, message_id)
         ack = ha.acknowledge(request, self.now())
         body = ha.build_charge_posting_response(ack, relates_to=message_id, stamp=self.stamp())
@@ -187,6 +227,11 @@ class HtngAsyncResource(SoapPmsResource):
             ),
             reference=lines[index].reference if index is not None else None,
         )
+        return self._failed(request, error)
+
+    def _failed(
+        self, request: ha.ChargePostingRequest | ha.AccountPaymentRequest, error: ha.PostingError
+    ) -> ha.ChargePostingResultRequest:
         return ha.ChargePostingResultRequest(
             echo_token=request.echo_token,
             correlation_id=request.correlation_id,
@@ -194,16 +239,99 @@ class HtngAsyncResource(SoapPmsResource):
             errors=(error,),
         )
 
+    def _process_account(self, request: ha.AccountPaymentRequest) -> ha.ChargePostingResultRequest:
+        """Book a payment on an A/R account and answer its allocation (module docstring)."""
+        remembered = self.replayed(_OPERATION, request.correlation_id)
+        if remembered is not None:
+            log.info(
+                "htng-async: CorrelationID {id} posted before: original result again",
+                id=request.correlation_id,
+            )
+            return remembered  # type: ignore[no-any-return]
+        line = request.payment_line
+        rejection = (
+            self.take_forced_rejection()
+            or self._hotel_rejection(request.hotel_code)
+            or self.money_rejection(line.amount, 0)
+        )
+        if rejection is None and line.amount.amount <= 0:
+            rejection = Rejection(
+                Problem.AMOUNT_NOT_ALLOWED,
+                f"A/R payments must be positive, not {line.amount.amount}; "
+                "a correction is a reversal",
+                0,
+            )
+        if rejection is not None:
+            error = ha.PostingError(
+                code=ERROR_CODES[rejection.problem].value,
+                text=clip(rejection.text),
+                type=(
+                    ha.ErrorType.PROCESSING
+                    if rejection.problem in _PROCESSING
+                    else ha.ErrorType.BUSINESS_RULE
+                ),
+                reference=line.reference if rejection.line_index is not None else None,
+            )
+            return self._failed(request, error)
+        outcome = self.hotel.post_to_account(
+            request.account_number,
+            line.amount.amount,
+            line.payment_type,
+            invoices=request.invoice_ids,
+            reference=line.reference,
+            source=f"{self.profile} ChargePosting {request.correlation_id}",
+        )
+        if not outcome.ok:
+            code = _ACCOUNT_ERRORS.get(outcome.status, ha.ErrorCode.SYSTEM_ERROR)
+            processing = code in (ha.ErrorCode.NIGHT_AUDIT, ha.ErrorCode.SYSTEM_ERROR)
+            return self._failed(
+                request,
+                ha.PostingError(
+                    code=code.value,
+                    text=clip(outcome.text),
+                    type=ha.ErrorType.PROCESSING if processing else ha.ErrorType.BUSINESS_RULE,
+                    reference=line.reference,
+                ),
+            )
+        payment = self.hotel.accounts.payments(request.account_number)[-1]
+        log.info(
+            "htng-async: ChargePosting {id}: {text}", id=request.correlation_id, text=outcome.text
+        )
+        result = ha.ChargePostingResultRequest(
+            echo_token=request.echo_token,
+            correlation_id=request.correlation_id,
+            timestamp=self.now(),
+            posted_lines=(ha.PostedLine(line.reference, outcome.lines[0].line_number),),
+            allocation=ha.AccountAllocation(
+                request.account_number,
+                tuple(
+                    ha.InvoiceAllocation(paid.invoice_id, self._money(paid.amount))
+                    for paid in payment.allocations
+                ),
+                self._money(payment.prepaid),
+            ),
+        )
+        self.remember(_OPERATION, request.correlation_id, result)
+        return result
+
+    def _money(self, amount: int) -> Money:
+        return Money(amount, self.currency, self.decimals)
+
+    def _hotel_rejection(self, hotel_code: str) -> Rejection | None:
+        expected = self.access.hotel_code
+        if expected is not None and hotel_code != expected:
+            return Rejection(
+                Problem.UNKNOWN_HOTEL, f"unknown HotelCode {hotel_code!r}; this is {expected}"
+            )
+        return None
+
     def _rejection(self, request: ha.ChargePostingRequest) -> Rejection | None:
         forced = self.take_forced_rejection()
         if forced is not None:
             return forced
-        expected = self.access.hotel_code
-        if expected is not None and request.hotel_code != expected:
-            return Rejection(
-                Problem.UNKNOWN_HOTEL,
-                f"unknown HotelCode {request.hotel_code!r}; this is {expected}",
-            )
+        hotel = self._hotel_rejection(request.hotel_code)
+        if hotel is not None:
+            return hotel
         window = self.window_rejection(request.folio_window)
         if window is not None:
             return window
@@ -215,6 +343,43 @@ class HtngAsyncResource(SoapPmsResource):
             if rejection is not None:
                 return rejection
         return None
+
+    # -- the search (synchronous) ---------------------------------------------------------
+
+    def _search(self, request: ha.ReservationSearchRequest) -> ha.ReservationSearchResponse:
+        """The reservations matching every criterion given, or the error."""
+        hotel = self._hotel_rejection(request.hotel_code)
+        error = None
+        if hotel is not None:
+            error = ha.PostingError(ha.ErrorCode.UNKNOWN_HOTEL.value, clip(hotel.text))
+        elif not request.has_criteria:
+            error = ha.PostingError(
+                ha.ErrorCode.INVALID_SEARCH.value,
+                "a search needs at least one of GuestName, ArrivalDate, DepartureDate, "
+                "ReservationID",
+            )
+        if error is not None:
+            return ha.ReservationSearchResponse(request.echo_token, self.now(), errors=(error,))
+        found = tuple(
+            ha.HotelReservation(
+                reservation_id=str(r.confirmation_number),
+                guest_name=r.guest_name,
+                arrival=r.arrival,
+                departure=r.departure,
+                status=_STATUS[r.state],
+                room=r.room,
+                balance=self._money(self.hotel.balance(r.confirmation_number)),
+            )
+            for r in self.matching_reservations(
+                request.guest_name, request.arrival, request.departure, request.reservation_id
+            )
+        )
+        log.info(
+            "htng-async: ReservationSearch {criteria}: {count} reservation(s)",
+            criteria=request,
+            count=len(found),
+        )
+        return ha.ReservationSearchResponse(request.echo_token, self.now(), found)
 
     # -- the callback ---------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ duplicate / late / missing callback knobs."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -470,3 +471,310 @@ async def test_a_callback_address_that_refuses_connections_is_logged_not_fatal(s
         await task.deferLater(reactor, 0.01, lambda: None)
     assert resource.pending_callbacks == 0
     assert [line.code for line in sim.hotel.folio(123456)] == ["VISA"]
+
+
+# A/R account payments (a ChargePostingRQ with an AccountPosting) ------------------------------
+
+
+def account_request(
+    account: str,
+    amount: int,
+    invoices: tuple[str, ...] = (),
+    correlation_id: str = "ar-1",
+    payment_type: str = "ONEJOURNEY",
+    money: Money | None = None,
+    hotel_code: str = "DEMO",
+) -> ha.AccountPaymentRequest:
+    return ha.AccountPaymentRequest(
+        echo_token=f"echo-{correlation_id}",
+        correlation_id=correlation_id,
+        timestamp=NOW,
+        hotel_code=hotel_code,
+        account_number=account,
+        payment_line=ha.PaymentLine(payment_type, money or gbp(amount), f"{correlation_id}:p0"),
+        invoice_ids=invoices,
+    )
+
+
+async def submit_account(client: HtngAsync, request: ha.AccountPaymentRequest) -> None:
+    client.count += 1
+    body = ha.build_account_payment_request(
+        request, caller=client.caller, stamp=Stamp(f"urn:uuid:rq-{client.count}", NOW)
+    )
+    status, answer = await client.send(body)
+    assert status == 200, answer
+    ack = ha.parse_charge_posting_response(parse_xml(answer))
+    assert ack == ha.Acknowledgement(request.correlation_id, NOW, request.echo_token)
+
+
+def _remaining(account: dict) -> list[tuple[str, int]]:
+    return [(invoice["id"], invoice["remaining"]) for invoice in account["invoices"]]
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_account_payment_naming_invoices_is_allocated_and_answered_by_callback(
+    sim, http, client, receiver
+):
+    """400.00 to AR1001 naming A3 then A1: acknowledged at once; the callback's Success lists
+    the posted line, A3 150.00 and A1 250.00, prepaid 0; the hotel's A/R ledger agrees; the
+    same CorrelationID again is answered with the same result and books nothing."""
+    request = account_request("AR1001", 40000, ("A3", "A1"))
+    await submit_account(client, request)
+    envelope, result, _ = await receiver.next()
+    assert envelope.addressing.relates_to == "urn:uuid:rq-1"
+    assert result == ha.ChargePostingResultRequest(
+        "echo-ar-1",
+        "ar-1",
+        NOW,
+        posted_lines=_posted(("ar-1:p0", 1)),
+        allocation=ha.AccountAllocation(
+            "AR1001",
+            (ha.InvoiceAllocation("A3", gbp(15000)), ha.InvoiceAllocation("A1", gbp(25000))),
+            gbp(0),
+        ),
+    )
+    account = await http.control(sim, "GET", "/accounts/AR1001")
+    assert _remaining(account) == [("A1", 5000), ("A2", 20000), ("A3", 0)]
+
+    await submit_account(client, request)
+    _, again, _ = await receiver.next()
+    assert again == result
+    account = await http.control(sim, "GET", "/accounts/AR1001")
+    assert len(account["payments"]) == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_account_payment_naming_nothing_pays_the_oldest_first_and_keeps_the_rest(
+    sim, http, client, receiver
+):
+    await submit_account(client, account_request("AR1001", 70000))
+    _, result, _ = await receiver.next()
+    assert result.allocation == ha.AccountAllocation(
+        "AR1001",
+        (
+            ha.InvoiceAllocation("A1", gbp(30000)),
+            ha.InvoiceAllocation("A2", gbp(20000)),
+            ha.InvoiceAllocation("A3", gbp(15000)),
+        ),
+        gbp(5000),
+    )
+    account = await http.control(sim, "GET", "/accounts/AR1001")
+    assert (_remaining(account), account["prepaid"]) == (
+        [("A1", 0), ("A2", 0), ("A3", 0)],
+        5000,
+    )
+
+
+@pytest.mark.parametrize(
+    ("request_args", "error"),
+    [
+        (
+            dict(account="AR9999"),
+            ha.PostingError("1012", "no A/R account AR9999", reference="ar-1:p0"),
+        ),
+        (
+            dict(amount=0),
+            ha.PostingError(
+                "1006",
+                "A/R payments must be positive, not 0; a correction is a reversal",
+                reference="ar-1:p0",
+            ),
+        ),
+        (
+            dict(amount=-100),
+            ha.PostingError(
+                "1006",
+                "A/R payments must be positive, not -100; a correction is a reversal",
+                reference="ar-1:p0",
+            ),
+        ),
+        (
+            dict(payment_type="PAYPAL"),
+            ha.PostingError("1004", "'PAYPAL' is not a payment type", reference="ar-1:p0"),
+        ),
+        (
+            dict(money=Money(100, "EUR", 2)),
+            ha.PostingError(
+                "1008", "currency EUR is not the property currency GBP", reference="ar-1:p0"
+            ),
+        ),
+        (
+            dict(hotel_code="ELSEWHERE"),
+            ha.PostingError("1007", "unknown HotelCode 'ELSEWHERE'; this is DEMO"),
+        ),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_refused_account_payments_book_nothing_and_the_callback_names_code_and_text(
+    sim, http, client, receiver, request_args, error
+):
+    args = {"account": "AR1001", "amount": 100, **request_args}
+    await submit_account(client, account_request(args.pop("account"), args.pop("amount"), **args))
+    _, result, _ = await receiver.next()
+    assert (result.errors, result.allocation, result.posted_lines) == ((error,), None, ())
+    assert result.disposition.value == "terminal"
+    account = await http.control(sim, "GET", "/accounts/AR1001")
+    assert account["payments"] == []
+    assert sim.hotel.trial_balance(None).net == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_account_payment_during_the_night_audit_is_a_retryable_processing_error(
+    sim, http, client, receiver
+):
+    await http.control(sim, "POST", "/night-audit/start")
+    await submit_account(client, account_request("AR1001", 100))
+    _, result, _ = await receiver.next()
+    assert result.errors == (
+        ha.PostingError(
+            "1010",
+            "night audit in progress; post after it ends",
+            ha.ErrorType.PROCESSING,
+            reference="ar-1:p0",
+        ),
+    )
+    assert result.disposition.value == "retryable"
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_account_posting_with_two_payment_lines_is_a_schema_fault(sim, client):
+    body = ha.build_account_payment_request(
+        account_request("AR1001", 100), caller=client.caller, stamp=Stamp("urn:uuid:x", NOW)
+    )
+    start = body.index(b"<PaymentLine ")
+    end = body.index(b"/>", start) + 2
+    doubled = body[:end] + body[start:end] + body[end:]  # the schema allows one
+    status, answer = await client.send(doubled)
+    fault = fault_of(answer)
+    assert (status, fault.subcode) == (400, "SchemaInvalid")
+    assert fault.detail[0].startswith("/ChargePostingRQ/AccountPosting/PaymentLine")
+    assert sim.soap_resources["htng-async"].pending_callbacks == 0
+
+
+# The reservation search (synchronous) ---------------------------------------------------------
+
+
+SEARCH_HEADERS = http_headers(ha.SOAP_VERSION, ha.Operation.RESERVATION_SEARCH.action)
+
+
+async def search(
+    client: HtngAsync, credentials: Credentials | None = CREDENTIALS, **criteria: Any
+) -> tuple[int, bytes]:
+    request = ha.ReservationSearchRequest(
+        echo_token="search-1",
+        timestamp=NOW,
+        hotel_code=criteria.pop("hotel_code", "DEMO"),
+        **criteria,
+    )
+    caller = Caller(to=client.url, credentials=credentials)
+    body = ha.build_reservation_search_request(
+        request, caller=caller, stamp=Stamp("urn:uuid:search-1", NOW)
+    )
+    return await client.http.post(client.url, body, SEARCH_HEADERS)
+
+
+def _found(answer: bytes) -> ha.ReservationSearchResponse:
+    envelope = parse_envelope(parse_xml(answer))
+    assert envelope.addressing.relates_to == "urn:uuid:search-1"
+    assert envelope.addressing.action == ha.Operation.RESERVATION_SEARCH.response_action
+    return ha.parse_reservation_search_response(envelope.payload)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_search_by_name_prefix_is_answered_in_band_with_status_room_and_balance(
+    sim, http, client, receiver
+):
+    """No callback: the reservations come back on the HTTP answer (EchoToken echoed), each
+    with its status, room and folio balance."""
+    await client.submit(client.request("123456", revenue=(("SPA_TREATMENT", 12000),)))
+    await receiver.next()
+    status, answer = await search(client, guest_name="dOE")
+    assert status == 200
+    assert _found(answer) == ha.ReservationSearchResponse(
+        "search-1",
+        NOW,
+        (
+            ha.HotelReservation(
+                "123456",
+                "Doe, Jane",
+                dt.date(2026, 11, 27),
+                dt.date(2026, 11, 29),
+                ha.ReservationStatus.IN_HOUSE,
+                room="101",
+                balance=gbp(12000),
+            ),
+        ),
+    )
+    assert sim.soap_resources["htng-async"].pending_callbacks == 0
+    assert len(receiver.bodies) == 1  # only the posting's result
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_search_matches_every_criterion_given(sim, client):
+    status, answer = await search(client, arrival=dt.date(2026, 11, 26))
+    assert status == 200
+    assert [(r.reservation_id, r.guest_name) for r in _found(answer).reservations] == [
+        ("200101", "Garibaldi, Mr."),
+        ("200102", "Gandhi, Mrs."),
+    ]
+    status, answer = await search(client, guest_name="Gan", arrival=dt.date(2026, 11, 26))
+    assert [r.reservation_id for r in _found(answer).reservations] == ["200102"]
+    status, answer = await search(client, reservation_id="500001")
+    (gone,) = _found(answer).reservations
+    assert (gone.status, gone.room, gone.balance) == (
+        ha.ReservationStatus.CHECKED_OUT,
+        "103",
+        gbp(0),
+    )
+    status, answer = await search(client, guest_name="Nobody")
+    assert _found(answer) == ha.ReservationSearchResponse("search-1", NOW)
+
+
+@pytest.mark.parametrize(
+    ("criteria", "error"),
+    [
+        (
+            dict(hotel_code="ELSEWHERE", guest_name="Doe"),
+            ha.PostingError("1007", "unknown HotelCode 'ELSEWHERE'; this is DEMO"),
+        ),
+        (
+            dict(),
+            ha.PostingError(
+                "1013",
+                "a search needs at least one of GuestName, ArrivalDate, DepartureDate, "
+                "ReservationID",
+            ),
+        ),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_a_refused_search_is_answered_in_band_with_the_code_and_text(
+    sim, client, criteria, error
+):
+    status, answer = await search(client, **criteria)
+    assert status == 200
+    found = _found(answer)
+    assert (found.errors, found.reservations) == ((error,), ())
+    assert found.disposition.value == "terminal"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_search_with_bad_credentials_is_a_sender_fault(sim, client):
+    status, answer = await search(
+        client, credentials=Credentials("foliogate-demo", "nope"), guest_name="Doe"
+    )
+    fault = fault_of(answer)
+    assert (status, fault.code, fault.subcode) == (400, FaultCode.SENDER, "FailedAuthentication")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_search_whose_action_names_another_operation_is_refused(sim, client):
+    request = ha.ReservationSearchRequest("search-1", NOW, "DEMO", guest_name="Doe")
+    body = ha.build_reservation_search_request(
+        request, caller=Caller(to=client.url, credentials=CREDENTIALS), stamp=Stamp("u:1", NOW)
+    )
+    body = body.replace(
+        ha.Operation.RESERVATION_SEARCH.action.encode(), ha.Operation.CHARGE_POSTING.action.encode()
+    )
+    status, answer = await client.http.post(client.url, body, SEARCH_HEADERS)
+    assert (status, fault_of(answer).subcode) == (400, "ActionMismatch")

@@ -294,6 +294,8 @@ EXPECTED = {
     ha.ErrorCode.NO_POST: PostingResult.REJECTED,
     ha.ErrorCode.NIGHT_AUDIT: PostingResult.RETRYABLE,
     ha.ErrorCode.INVALID_FOLIO_WINDOW: PostingResult.REJECTED,
+    ha.ErrorCode.ACCOUNT_NOT_FOUND: PostingResult.REJECTED,
+    ha.ErrorCode.INVALID_SEARCH: PostingResult.REJECTED,
     ha.ErrorCode.SYSTEM_ERROR: PostingResult.RETRYABLE,
 }
 
