@@ -8,6 +8,13 @@
   site currency); a payment leg is one ``AddPayment`` (PaymentCode = the payment type) on a
   resident booking, or ``AddDeposit`` before arrival: when AddPayment answers 8002 (booking not
   resident), the same leg goes again at once as AddDeposit, same reference.
+- A leg to an A/R account (the event's ``payment.kind`` is ``account``: the confirmation number
+  is the account; :meth:`SoapChannel.account_invoices` asks the journal) is one
+  ``AddAccountPayment``: AccountRef, PaymentCode = the payment type, the amount as decimal text,
+  CurrencyCode = the site currency, Reference, and the invoices the payment names
+  (``Invoices/InvoiceRef``, in order; none: the PMS pays the oldest open invoices first and
+  keeps the rest as prepaid). A charge to an account is a mapping error; an unknown account is
+  8010 (terminal, the PMS's text in the exception queue). No folio is read back after it.
 - ExceptionCode 7007 (session expired): log in again and send the same call once more; a second
   7007 is retryable. Everything else is classified by
   :data:`protocols.htng.rezlynx.RESULT_CODES` (see :mod:`adapters.soap_channel`). A refused
@@ -89,9 +96,11 @@ class RezlynxChannel(SoapChannel):
     # -- mapping -------------------------------------------------------------------------------
 
     def request_for(self, leg: Leg) -> tuple[str, dict[str, Any]]:
-        """The operation and its zeep arguments (without SessionID) for ``leg``; an A/R
-        account leg is a mapping error (the profile has no account payment operation)."""
-        self.refuse_account(leg)
+        """The operation and its zeep arguments (without SessionID) for ``leg`` (an A/R
+        account leg: ``AddAccountPayment``)."""
+        invoices = self.account_invoices(leg)
+        if invoices is not None:
+            return self._account_request(leg, invoices)
         plan = leg.plan
         if plan.transaction_code is not None and plan.payment_type is not None:
             raise LegMappingError(
@@ -125,6 +134,27 @@ class RezlynxChannel(SoapChannel):
             }
         raise LegMappingError(f"leg {leg.reference} names neither a sales analysis code nor a "
                               "payment code")  # fmt: skip
+
+    def _account_request(self, leg: Leg, invoices: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+        """``AddAccountPayment`` for a leg to A/R account ``leg.confirmation_number``."""
+        plan = leg.plan
+        if plan.transaction_code is not None or plan.payment_type is None:
+            raise LegMappingError(
+                f"leg {leg.reference}: an A/R account takes a payment only (a payment code, "
+                "no sales analysis code)"
+            )
+        self.check_codes(leg, ("payment code", plan.payment_type, CODE_LENGTH))
+        kwargs: dict[str, Any] = {
+            "AccountRef": leg.confirmation_number,
+            "PaymentCode": plan.payment_type,
+            "Description": self.description(leg),
+            "Amount": Decimal(to_decimal_text(plan.amount, self.decimals)),
+            "CurrencyCode": plan.currency,
+            "Reference": wire_reference(leg.reference),
+        }
+        if invoices:
+            kwargs["Invoices"] = {"InvoiceRef": list(invoices)}
+        return rezlynx.Operation.ADD_ACCOUNT_PAYMENT.value, kwargs
 
     def post(self, leg: Leg) -> Deferred[PostingOutcome]:
         if leg.plan.currency != self.prop.currency:
@@ -284,7 +314,10 @@ class RezlynxChannel(SoapChannel):
 
     @inlineCallbacks
     def folio_balance(self, leg: Leg, outcome: PostingOutcome) -> Any:
-        """The balance of every folio of the booking (GetFolio), or None."""
+        """The balance of every folio of the booking (GetFolio), or None (always None for an
+        A/R account leg: an account has no folio)."""
+        if self.account_invoices(leg) is not None:
+            return None
         operation = rezlynx.Operation.GET_FOLIO.value
         # Only the call's result and the balance are read: not every transaction.
         reply, result = yield self.call(

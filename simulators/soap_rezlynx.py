@@ -19,6 +19,13 @@ than ``[soap] session_timeout_seconds`` or expired by the ``expire_sessions`` kn
   booked by AddDeposit, ``Payment`` for other payment lines, ``Charge`` for charges) and the
   balance.
 - ``SearchBookings``: guest name prefix (any case), arrival and departure dates, booking ref.
+- ``AddAccountPayment``: a payment on an A/R account of the hotel
+  (:meth:`simulators.ledger.Hotel.post_to_account`), allocated to the invoices it names (in
+  that order), else to the open invoices oldest first, the remainder kept as prepaid; the
+  answer lists the allocation and the prepaid rest. An unknown account is 8010
+  ACCOUNT_NOT_FOUND, a payment code the hotel does not know 8004, an amount that is not
+  positive or a ``CurrencyCode`` other than the hotel's 8006 AMOUNT_NOT_ALLOWED (the text
+  says which), a running night audit 8008.
 
 Amounts are decimal text in the hotel's currency. ``BookingRef`` is the ledger's confirmation
 number. A ``Reference`` already booked by the same operation is answered with the original
@@ -34,7 +41,7 @@ from typing import Any, Final
 
 from protocols.htng import rezlynx as rz
 from protocols.soap import Envelope, Fault, FaultCode
-from simulators.ledger import CodedLine, CodeKind, ReservationState
+from simulators.ledger import CodedLine, CodeKind, ReservationState, Status
 from simulators.soap_common import (
     Problem,
     Refused,
@@ -55,7 +62,8 @@ EXCEPTION_CODES: Final[Mapping[Problem, rz.ExceptionCode]] = {
     Problem.UNKNOWN_PAYMENT_TYPE: rz.ExceptionCode.UNKNOWN_PAYMENT_CODE,
     Problem.AMOUNT_NOT_ALLOWED: rz.ExceptionCode.AMOUNT_NOT_ALLOWED,
     Problem.NOT_IN_HOUSE: rz.ExceptionCode.NOT_IN_HOUSE,
-    Problem.CURRENCY_MISMATCH: rz.ExceptionCode.AMOUNT_NOT_ALLOWED,  # no currency on this wire
+    # Only AddAccountPayment names a currency; the profile has no code of its own for it.
+    Problem.CURRENCY_MISMATCH: rz.ExceptionCode.AMOUNT_NOT_ALLOWED,
     Problem.INVALID_FOLIO_WINDOW: rz.ExceptionCode.UNKNOWN_FOLIO,
     Problem.UNKNOWN_HOTEL: rz.ExceptionCode.LOGIN_FAILED,
     Problem.SYSTEM_ERROR: rz.ExceptionCode.INTERNAL_ERROR,
@@ -68,8 +76,20 @@ _STATUS: Final = {
 }
 
 _POSTINGS: Final = frozenset(
-    {rz.Operation.POST_TO_ROOM, rz.Operation.ADD_DEPOSIT, rz.Operation.ADD_PAYMENT}
+    {
+        rz.Operation.POST_TO_ROOM,
+        rz.Operation.ADD_DEPOSIT,
+        rz.Operation.ADD_PAYMENT,
+        rz.Operation.ADD_ACCOUNT_PAYMENT,
+    }
 )
+
+#: The ledger's refusal of an A/R payment -> the ExceptionCode the simulator answers.
+_ACCOUNT_REFUSALS: Final = {
+    Status.NA: rz.ExceptionCode.END_OF_DAY,
+    Status.NG: rz.ExceptionCode.ACCOUNT_NOT_FOUND,
+    Status.UR: rz.ExceptionCode.UNKNOWN_PAYMENT_CODE,
+}
 
 
 def _fail(rejection: Rejection) -> rz.CallResult:
@@ -194,6 +214,10 @@ class RezlynxResource(SoapPmsResource):
                 body = rz.build_get_folio_response(self._get_folio(request), decimals=self.decimals)
             case rz.SearchBookingsRequest():
                 body = rz.build_search_bookings_response(self._search(request))
+            case rz.AddAccountPaymentRequest():
+                body = rz.build_add_account_payment_response(
+                    self._add_account_payment(request), decimals=self.decimals
+                )
         return SoapAnswer(body, posting=posting)
 
     def _log_in(self, request: rz.LogInRequest) -> rz.LogInResponse:
@@ -229,6 +253,10 @@ class RezlynxResource(SoapPmsResource):
                 )
             case rz.Operation.SEARCH_BOOKINGS:
                 return rz.build_search_bookings_response(rz.SearchBookingsResponse(result))
+            case rz.Operation.ADD_ACCOUNT_PAYMENT:
+                return rz.build_add_account_payment_response(
+                    rz.AddAccountPaymentResponse(result), decimals=self.decimals
+                )
             case _:
                 return rz.build_log_in_response(rz.LogInResponse(result))
 
@@ -263,6 +291,55 @@ class RezlynxResource(SoapPmsResource):
                 self.remember(operation.value, line.reference, answer)
                 return answer
         return _fail(rejection), None
+
+    def _add_account_payment(
+        self, request: rz.AddAccountPaymentRequest
+    ) -> rz.AddAccountPaymentResponse:
+        """Book a payment on an A/R account and answer its allocation; replays a known
+        reference with the original answer."""
+        operation = rz.Operation.ADD_ACCOUNT_PAYMENT.value
+        remembered = self.replayed(operation, request.reference)
+        if remembered is not None:
+            return remembered  # type: ignore[no-any-return]
+        rejection = self.take_forced_rejection()
+        if rejection is None and request.currency not in (None, self.currency):
+            rejection = Rejection(
+                Problem.CURRENCY_MISMATCH,
+                f"currency {request.currency} is not the site currency {self.currency}",
+            )
+        if rejection is None and request.amount <= 0:
+            rejection = Rejection(
+                Problem.AMOUNT_NOT_ALLOWED,
+                f"A/R payments must be positive, not {request.amount}; a correction is a reversal",
+            )
+        if rejection is not None:
+            return rz.AddAccountPaymentResponse(_fail(rejection))
+        outcome = self.hotel.post_to_account(
+            request.account_ref,
+            request.amount,
+            request.payment_code,
+            invoices=request.invoice_refs,
+            reference=request.reference,
+            source=f"{self.profile} {operation} {request.reference}",
+        )
+        if not outcome.ok:
+            code = _ACCOUNT_REFUSALS.get(outcome.status, rz.ExceptionCode.INTERNAL_ERROR)
+            return rz.AddAccountPaymentResponse(rz.CallResult.failure(code, clip(outcome.text)))
+        payment = self.hotel.accounts.payments(request.account_ref)[-1]
+        log.info(
+            "{profile}: {source}: {text}",
+            profile=self.profile,
+            source=payment.source,
+            text=outcome.text,
+        )
+        answer = rz.AddAccountPaymentResponse(
+            rz.CallResult.success(),
+            outcome.lines[0].line_number,
+            tuple(rz.InvoiceAllocation(a.invoice_id, a.amount) for a in payment.allocations),
+            payment.prepaid,
+        )
+        self.remember(operation, request.reference, answer)
+        return answer
 
     def _get_folio(self, request: rz.GetFolioRequest) -> rz.GetFolioResponse:
         conf = self.known_reservation(request.booking_ref)

@@ -1,8 +1,9 @@
 """Issue 5 section 2 over SOAP, end to end over real loopback HTTP: an A/R account payment
 (``payment.kind = "account"``, the confirmation number is the account) posts on the opera-htng
 profile as ``PostAccountPayment`` and the simulator allocates it through the hotel's A/R ledger;
-the rezlynx and htng-async profiles have no account operation and refuse the leg as a mapping
-error instead of posting it to a guest folio.
+the htng-async profile has no account operation and refuses the leg as a mapping error
+instead of posting it to a guest folio (rezlynx posts ``AddAccountPayment``: see
+``test_e2e_rezlynx_accounts.py``).
 
 The stack is the one of :mod:`test_e2e_soap` (demo hotel with its A/R accounts, the gateway
 configured by ``examples/gateway-soap.toml``, a real SQLite journal in ``tmp_path``).
@@ -74,7 +75,7 @@ def test_opera_htng_account_payment_naming_two_invoices_posts_and_is_allocated(t
         yield stack.stop()
 
 
-@pytest.mark.parametrize("profile", ["rezlynx", "htng-async"])
+@pytest.mark.parametrize("profile", ["htng-async"])  # rezlynx: tests/test_e2e_rezlynx_accounts.py
 @pytest_twisted.inlineCallbacks
 def test_account_payment_is_a_mapping_error_on_profiles_without_an_account_operation(
     tmp_path, profile

@@ -333,6 +333,25 @@ r_found = rz.SearchBookingsResponse(
     ),
 )
 
+r_account = rz.AddAccountPaymentRequest(
+    SESSION,
+    "AR1001",
+    "OJ",
+    50000,
+    "evt_7/0",
+    invoice_refs=("A3", "A1"),
+    currency=GBP,
+    description="Invoice settlement",
+)
+r_account_ok = rz.AddAccountPaymentResponse(
+    rz.CallResult.success(),
+    transaction_id=88003,
+    allocations=(rz.InvoiceAllocation("A3", 15000), rz.InvoiceAllocation("A1", 30000)),
+    prepaid=5000,
+)
+r_account_unknown = rz.AddAccountPaymentResponse(
+    rz.CallResult.failure(rz.ExceptionCode.ACCOUNT_NOT_FOUND, "no A/R account AR9999")
+)
 
 for name, record, build, parse in [
     ("log_in_request", r_login, rz.build_log_in_request, rz.parse_log_in_request),
@@ -400,6 +419,24 @@ for name, record, build, parse in [
         rz.parse_add_payment_request,
     ),
     ("get_folio_response", r_folio, rz.build_get_folio_response, rz.parse_get_folio_response),
+    (
+        "add_account_payment_request",
+        r_account,
+        rz.build_add_account_payment_request,
+        rz.parse_add_account_payment_request,
+    ),
+    (
+        "add_account_payment_response",
+        r_account_ok,
+        rz.build_add_account_payment_response,
+        rz.parse_add_account_payment_response,
+    ),
+    (
+        "add_account_payment_response_account_not_found",
+        r_account_unknown,
+        rz.build_add_account_payment_response,
+        rz.parse_add_account_payment_response,
+    ),
 ]:
     case(
         "rezlynx",

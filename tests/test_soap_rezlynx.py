@@ -208,6 +208,7 @@ EXPECTED = {
     rz.ExceptionCode.POSTING_BLOCKED: PostingResult.REJECTED,
     rz.ExceptionCode.END_OF_DAY: PostingResult.RETRYABLE,
     rz.ExceptionCode.UNKNOWN_FOLIO: PostingResult.REJECTED,
+    rz.ExceptionCode.ACCOUNT_NOT_FOUND: PostingResult.REJECTED,
     rz.ExceptionCode.INTERNAL_ERROR: PostingResult.RETRYABLE,
 }
 

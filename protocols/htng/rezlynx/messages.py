@@ -17,6 +17,7 @@ AddDeposit            AddDepositRequest   AddDepositResponse   deposit; may prec
 AddPayment            AddPaymentRequest   AddPaymentResponse   payment on a resident's folio
 GetFolio              GetFolioRequest     GetFolioResponse     transactions and balance
 SearchBookings        SearchBookingsReq.  SearchBookingsResp.  by guest name / dates / ref
+AddAccountPayment     AddAccountPaym.Req. AddAccountPaym.Resp. payment on an A/R account
 ====================  ==================  ===================  ==============================
 
 For each operation ``<op>`` (snake_case)::
@@ -26,9 +27,10 @@ For each operation ``<op>`` (snake_case)::
     build_<op>_response(response[, *, decimals]) -> bytes
     parse_<op>_response(root[, *, decimals]) -> <Op>Response      # raises SoapFault on a fault
 
-``decimals`` (keyword, required) appears exactly where money does: PostToRoom, AddDeposit and
-AddPayment requests and the GetFolio response. This wire has no currency, as on the API it is
-modelled on: amounts are decimal text in the *site* currency (``50.00``), while records hold
+``decimals`` (keyword, required) appears exactly where money does: PostToRoom, AddDeposit,
+AddPayment and AddAccountPayment requests and the GetFolio and AddAccountPayment responses.
+This wire has no currency, as on the API it is modelled on (AddAccountPayment excepted: see
+below): amounts are decimal text in the *site* currency (``50.00``), while records hold
 integer minor units, so both sides pass the site currency's exponent (2 for GBP) and the
 conversion is exact; a value that is not a whole number of minor units is a
 :class:`protocols.soap.MessageError`. ``root`` is the Envelope element from
@@ -39,6 +41,14 @@ Signs: PostToRoom ``gross_total`` is the charge (negative: a negative sale or re
 AddDeposit/AddPayment ``amount`` is the money received (negative: a refund). Folio
 transactions carry their signed effect on the balance (payments and deposits negated), and
 ``balance`` is their sum. ``folio_id`` defaults to 1 (the primary guest folio).
+
+AddAccountPayment is money received on an A/R (sales ledger) account ``AccountRef``
+(positive): it pays the invoices ``Invoices/InvoiceRef`` names, in that order, else the
+account's open invoices oldest first; the rest stays on the account as prepaid. The answer
+lists the allocation (``Allocations/Allocation``: InvoiceRef, Amount) and ``Prepaid``. It is
+the one request that may carry ``CurrencyCode`` (ISO 4217): a company settling invoices may
+pay from abroad, and an amount the PMS would read in the wrong currency must be refused, not
+booked; when given it must be the site currency. An unknown account is 8010.
 
 Result codes (``ExceptionCode``; 7007 is the real API's session-expiry code, the others are
 foliogate's own choice):
@@ -58,6 +68,7 @@ code   ExceptionCode          disposition  meaning
 8007   POSTING_BLOCKED        terminal     postings are blocked on this booking (no-post)
 8008   END_OF_DAY             retryable    the end-of-day (night audit) is running
 8009   UNKNOWN_FOLIO          terminal     the FolioID does not exist on this booking
+8010   ACCOUNT_NOT_FOUND      terminal     no A/R account has this AccountRef
 9999   INTERNAL_ERROR         retryable    the PMS failed; nothing was posted
 =====  =====================  ===========  ===================================================
 
@@ -115,6 +126,7 @@ class Operation(StrEnum):
     ADD_PAYMENT = "AddPayment"
     GET_FOLIO = "GetFolio"
     SEARCH_BOOKINGS = "SearchBookings"
+    ADD_ACCOUNT_PAYMENT = "AddAccountPayment"
 
     @property
     def action(self) -> str:
@@ -154,6 +166,7 @@ class ExceptionCode(IntEnum):
     POSTING_BLOCKED = 8007
     END_OF_DAY = 8008
     UNKNOWN_FOLIO = 8009
+    ACCOUNT_NOT_FOUND = 8010
     INTERNAL_ERROR = 9999
 
 
@@ -172,6 +185,7 @@ RESULT_CODES: Final[Mapping[int, ResultCode]] = result_codes(
         (ExceptionCode.POSTING_BLOCKED, Disposition.TERMINAL, "postings blocked"),
         (ExceptionCode.END_OF_DAY, Disposition.RETRYABLE, "end of day running"),
         (ExceptionCode.UNKNOWN_FOLIO, Disposition.TERMINAL, "unknown folio"),
+        (ExceptionCode.ACCOUNT_NOT_FOUND, Disposition.TERMINAL, "A/R account not found"),
         (ExceptionCode.INTERNAL_ERROR, Disposition.RETRYABLE, "internal error"),
     ]
 )
@@ -346,6 +360,37 @@ class SearchBookingsResponse:
     bookings: tuple[BookingSummary, ...] = ()
 
 
+@dataclass(frozen=True)
+class AddAccountPaymentRequest:
+    """Money received on A/R account ``account_ref`` by ``payment_code`` (positive), for the
+    invoices ``invoice_refs`` names (in that order; none: the oldest open invoices first)."""
+
+    session_id: str
+    account_ref: str
+    payment_code: str
+    amount: int  # minor units of the site currency received; must be positive
+    reference: str  # our idempotency reference, reused on retry
+    invoice_refs: tuple[str, ...] = ()
+    currency: str | None = None  # ISO 4217; when given, the site currency
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class InvoiceAllocation:
+    """What a payment paid on one invoice (minor units of the site currency)."""
+
+    invoice_ref: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class AddAccountPaymentResponse:
+    result: CallResult
+    transaction_id: int | None = None
+    allocations: tuple[InvoiceAllocation, ...] = ()
+    prepaid: int | None = None  # what stays on the account as a credit (minor units)
+
+
 Request = (
     LogInRequest
     | PostToRoomRequest
@@ -353,6 +398,7 @@ Request = (
     | AddPaymentRequest
     | GetFolioRequest
     | SearchBookingsRequest
+    | AddAccountPaymentRequest
 )
 Response = (
     LogInResponse
@@ -361,6 +407,7 @@ Response = (
     | AddPaymentResponse
     | GetFolioResponse
     | SearchBookingsResponse
+    | AddAccountPaymentResponse
 )
 
 
@@ -700,6 +747,84 @@ def parse_search_bookings_response(root: Any) -> SearchBookingsResponse:
     return SearchBookingsResponse(_read_result(node, Operation.SEARCH_BOOKINGS), bookings)
 
 
+# AddAccountPayment
+
+
+def build_add_account_payment_request(request: AddAccountPaymentRequest, *, decimals: int) -> bytes:
+    payload = w.payload(NAMESPACE, Operation.ADD_ACCOUNT_PAYMENT.request_element)
+    w.add(payload, "SessionID", request.session_id)
+    w.add(payload, "AccountRef", request.account_ref)
+    w.add(payload, "PaymentCode", request.payment_code)
+    w.add_optional(payload, "Description", request.description)
+    w.add(payload, "Amount", to_decimal_text(request.amount, decimals))
+    w.add_optional(payload, "CurrencyCode", request.currency)
+    w.add(payload, "Reference", request.reference)
+    if request.invoice_refs:
+        invoices = w.add(payload, "Invoices")
+        for invoice_ref in request.invoice_refs:
+            w.add(invoices, "InvoiceRef", invoice_ref)
+    return _envelope(payload)
+
+
+def _read_add_account_payment_request(node: w.Node, decimals: int) -> AddAccountPaymentRequest:
+    invoices = node.optional_child("Invoices")
+    return AddAccountPaymentRequest(
+        session_id=node.text("SessionID"),
+        account_ref=node.text("AccountRef"),
+        payment_code=node.text("PaymentCode"),
+        amount=_read_money(node, "Amount", decimals),
+        reference=node.text("Reference"),
+        invoice_refs=tuple(
+            item.own_text()
+            for item in (invoices.children("InvoiceRef") if invoices is not None else ())
+        ),
+        currency=node.optional_text("CurrencyCode"),
+        description=node.optional_text("Description"),
+    )
+
+
+def parse_add_account_payment_request(root: Any, *, decimals: int) -> AddAccountPaymentRequest:
+    node = w.open_payload(root, NAMESPACE, Operation.ADD_ACCOUNT_PAYMENT.request_element)
+    return _read_add_account_payment_request(node, decimals)
+
+
+def build_add_account_payment_response(
+    response: AddAccountPaymentResponse, *, decimals: int
+) -> bytes:
+    payload = _result_payload(Operation.ADD_ACCOUNT_PAYMENT, response.result)
+    if response.transaction_id is not None:
+        w.add(payload, "TransactionID", str(response.transaction_id))
+    if response.result.ok:
+        allocations = w.add(payload, "Allocations")
+        for allocation in response.allocations:
+            element = w.add(allocations, "Allocation")
+            w.add(element, "InvoiceRef", allocation.invoice_ref)
+            w.add(element, "Amount", to_decimal_text(allocation.amount, decimals))
+    if response.prepaid is not None:
+        w.add(payload, "Prepaid", to_decimal_text(response.prepaid, decimals))
+    return _envelope(payload)
+
+
+def parse_add_account_payment_response(root: Any, *, decimals: int) -> AddAccountPaymentResponse:
+    node = w.open_payload(root, NAMESPACE, Operation.ADD_ACCOUNT_PAYMENT.response_element)
+    allocations_node = node.optional_child("Allocations")
+    items = allocations_node.children("Allocation") if allocations_node is not None else []
+    prepaid = (
+        _read_money(node, "Prepaid", decimals)
+        if node.optional_child("Prepaid") is not None
+        else None
+    )
+    return AddAccountPaymentResponse(
+        _read_result(node, Operation.ADD_ACCOUNT_PAYMENT),
+        node.optional_integer("TransactionID"),
+        tuple(
+            InvoiceAllocation(item.text("InvoiceRef"), _read_money(item, "Amount", decimals))
+            for item in items
+        ),
+        prepaid,
+    )
+
+
 # Dispatch (simulators)
 
 
@@ -712,6 +837,7 @@ def operation_of(request: Request) -> Operation:
         AddPaymentRequest: Operation.ADD_PAYMENT,
         GetFolioRequest: Operation.GET_FOLIO,
         SearchBookingsRequest: Operation.SEARCH_BOOKINGS,
+        AddAccountPaymentRequest: Operation.ADD_ACCOUNT_PAYMENT,
     }[type(request)]
 
 
@@ -724,5 +850,8 @@ def parse_request(root: Any, *, decimals: int) -> Request:
         Operation.ADD_PAYMENT.request_element: lambda n: _read_add_payment_request(n, decimals),
         Operation.GET_FOLIO.request_element: _read_get_folio_request,
         Operation.SEARCH_BOOKINGS.request_element: _read_search_bookings_request,
+        Operation.ADD_ACCOUNT_PAYMENT.request_element: (
+            lambda n: _read_add_account_payment_request(n, decimals)
+        ),
     }
     return w.dispatch(root, NAMESPACE, readers, PROFILE)
