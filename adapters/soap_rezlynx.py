@@ -70,9 +70,11 @@ _NOT_IN_HOUSE = int(rezlynx.ExceptionCode.NOT_IN_HOUSE)
 class _LogInAnswered(Exception):
     """The PMS answered LogIn with an error (or a fault): no session."""
 
-    def __init__(self, outcome_of: Any) -> None:
-        super().__init__("LogIn refused")
+    def __init__(self, outcome_of: Any, said: str) -> None:
+        super().__init__(f"LogIn refused: {said}")
         self.outcome_of = outcome_of  # Callable[[Leg], PostingOutcome]
+        #: What the PMS said (for a search, which has no leg to carry an outcome).
+        self.said = said
 
 
 class RezlynxChannel(SoapChannel):
@@ -288,7 +290,10 @@ class RezlynxChannel(SoapChannel):
         if result is None:
             if reply.fault is not None:
                 fault = reply.fault
-                raise _LogInAnswered(lambda leg: self.fault_outcome(leg, fault, 500))
+                raise _LogInAnswered(
+                    lambda leg: self.fault_outcome(leg, fault, 500),
+                    f"SOAP fault {fault.code.value}: {fault.reason}",
+                )
             raise RequestNotSent(f"LogIn answer unreadable: {reply.problem}")
         session = getattr(reply.result, "SessionID", None)
         if result.ok and session:
@@ -308,7 +313,7 @@ class RezlynxChannel(SoapChannel):
             code=result.exception_code,
             text=result.exception_description,
         )
-        raise _LogInAnswered(refused)
+        raise _LogInAnswered(refused, f"{result.exception_code}: {result.exception_description}")
 
     # -- the folio -----------------------------------------------------------------------------
 
@@ -348,7 +353,7 @@ class RezlynxChannel(SoapChannel):
         try:
             reply, result = yield self.call(operation, {"GuestName": text}, reference)
         except _LogInAnswered as exc:
-            raise SearchRefused(f"the {self.protocol} PMS refused LogIn") from exc
+            raise SearchRefused(f"the {self.protocol} PMS refused LogIn ({exc.said})") from exc
         except (RequestNotSent, AnswerUnknown) as exc:
             log.warn("SearchBookings for {text!r}: {error}; trying again later",
                      text=text, error=str(exc))  # fmt: skip
