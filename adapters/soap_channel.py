@@ -12,7 +12,9 @@ profile         class (module ``adapters.``...)                  charge leg / pa
                                                                  PostAccountPayment
 ``rezlynx``     ``soap_rezlynx.RezlynxChannel``                  PostToRoom / AddPayment or
                                                                  AddDeposit (before arrival)
-``htng-async``  ``soap_htng_async.HtngAsyncChannel``             ChargePostingRQ; the result
+``htng-async``  ``soap_htng_async.HtngAsyncChannel``             ChargePostingRQ (an A/R
+                                                                 account leg: its
+                                                                 AccountPosting); the result
                                                                  comes by callback
 ==============  ===============================================  ============================
 
@@ -68,14 +70,15 @@ the PMS just said otherwise (the PMS decides, there are no check-in events on th
 
 Candidate searches (issue 5 section 1): ``search_guests(text)`` asks the PMS for the
 reservations whose guest name starts with ``text`` (opera-htng ``SearchReservations``, rezlynx
-``SearchBookings``) for :class:`adapters.matching.CandidateFinder`, through the same
-``build``/``exchange`` as a posting (wire-logged without a leg). It fires with the
+``SearchBookings``, htng-async ``ReservationSearchRQ``) for
+:class:`adapters.matching.CandidateFinder`, through the same ``build``/``exchange`` as a
+posting (wire-logged without a leg). It fires with the
 :class:`~adapters.matching.PmsGuest` records found, or None when the PMS cannot answer now
 (endpoint down, no answer, a retryable code or a Receiver fault: the search is tried again on a
 later pass); an answer that refuses the search for good raises :class:`SearchRefused` (the
-finder records why and leaves the assignment to an operator). htng-async has no search
-operation: its channel has no ``search_guests``, so the finder records that the record must be
-assigned by hand.
+finder records why and leaves the assignment to an operator). On htng-async the search is
+synchronous although its postings are not: the answer comes on the HTTP back-channel, not by
+callback (a search posts nothing; see :mod:`adapters.soap_htng_async`).
 """
 
 from __future__ import annotations

@@ -26,6 +26,30 @@ The exchange for one leg::
   acknowledged, wire-logged against the leg, noted on the leg for the operator and reported in
   the log; the leg stays ``unknown`` (the operator resolves it, knowing what the PMS said).
 
+**A/R account payments** (the event's ``payment.kind`` is ``account``: the confirmation number
+is the account number; :meth:`SoapChannel.account_invoices` asks the journal, as the FIAS
+channel does) go out as the same ``ChargePostingRQ`` with an ``AccountPosting`` instead of a
+``Posting``: AccountNumber, one ``PaymentLine`` (the payment type, the positive amount, the
+leg's reference) and one ``InvoiceRef`` per invoice the payment names, in order (none: the PMS
+pays the oldest open invoices first and keeps the rest as prepaid). Everything above applies
+unchanged: the acknowledgement, the result by callback, the timeout to ``unknown``, duplicate
+and late results, the same CorrelationID on a retry. The ``Success`` result's
+``AccountAllocation`` (invoices paid, prepaid) is written into the outcome's text; an unknown
+account (``1012``) is terminal with the PMS's text. A charge to an account is a mapping error.
+This profile reads no folio back after any leg, and an account has none anyway.
+
+**Candidate searches** (:meth:`HtngAsyncChannel.search_guests`, issue 5 section 1) are one
+``ReservationSearchRQ`` by guest name prefix, and **synchronous**: the answer comes on the HTTP
+back-channel (``wsa:ReplyTo`` anonymous), not by callback. A search posts nothing, so there is
+no outcome that could be lost and would have to be correlated later; the asynchronous pattern
+exists so the PMS can acknowledge a posting before it has finished booking, which a read does
+not need; and the candidate finder waits for the answer in the dispatcher's pass, which a
+callback would only turn into a second waiting path. No answer, a retryable code or a Receiver
+fault postpones the search; a refusal raises
+:class:`~adapters.soap_channel.SearchRefused`. Each ``HotelReservation`` becomes a
+:class:`~adapters.matching.PmsGuest` (ReservationID, GuestName, RoomNumber, ArrivalDate,
+DepartureDate, and the folio's open ``Balance``, which the ranking compares with the payment).
+
 :class:`HtngAsyncCallbackResource` is the callback endpoint: the hardened parser
 (:func:`protocols.soap.parse_xml`; an XML bomb or an external entity is answered with a Sender
 fault and nothing else happens), SOAP 1.2 only, the property's UsernameToken and a current
@@ -52,9 +76,18 @@ from adapters.config import Profile, PropertyConfig
 from adapters.dispatcher import LegMappingError
 from adapters.domain import Leg
 from adapters.fias_postings import PostingOutcome, PostingResult
-from adapters.soap_channel import AnswerUnknown, RequestNotSent, SoapChannel, log, wire_reference
+from adapters.matching import PmsGuest
+from adapters.money import format_minor
+from adapters.soap_channel import (
+    AnswerUnknown,
+    RequestNotSent,
+    SearchRefused,
+    SoapChannel,
+    log,
+    wire_reference,
+)
 from protocols.htng import htng_async
-from protocols.htng.money import minor_unit_exponent
+from protocols.htng.money import Money, minor_unit_exponent
 from protocols.soap import (
     DEFAULT_MAX_BYTES,
     EnvelopeError,
@@ -157,7 +190,11 @@ class HtngAsyncChannel(SoapChannel):
         callback_timeout_seconds: float | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(prop, reply_to=callback_url, **kwargs)
+        #: True while a synchronous request (a search) is built: its ReplyTo is anonymous.
+        self._synchronous = False
+        super().__init__(
+            prop, reply_to=lambda: None if self._synchronous else callback_url(), **kwargs
+        )
         soap = prop.soap
         self.hotel_code = (getattr(soap, "hotel_code", None) if soap else None) or prop.name
         self.callback_url = callback_url
@@ -176,9 +213,11 @@ class HtngAsyncChannel(SoapChannel):
     # -- posting -------------------------------------------------------------------------------
 
     def request_for(self, leg: Leg) -> dict[str, Any]:
-        """The zeep arguments of the ChargePostingRQ for ``leg`` (LegMappingError if none;
-        an A/R account leg is one: the profile has no account payment operation)."""
-        self.refuse_account(leg)
+        """The zeep arguments of the ChargePostingRQ for ``leg`` (LegMappingError if none):
+        a ``Posting`` to the reservation, or an ``AccountPosting`` for an A/R account leg."""
+        invoices = self.account_invoices(leg)
+        if invoices is not None:
+            return self._account_request(leg, invoices)
         plan = leg.plan
         if plan.transaction_code is not None and plan.payment_type is not None:
             raise LegMappingError(
@@ -225,6 +264,45 @@ class HtngAsyncChannel(SoapChannel):
             "CorrelationID": reference,
             "Property": {"HotelCode": self.hotel_code},
             "Posting": posting,
+        }
+
+    def _account_request(self, leg: Leg, invoices: tuple[str, ...]) -> dict[str, Any]:
+        """The ChargePostingRQ arguments for a payment on A/R account
+        ``leg.confirmation_number``, naming ``invoices``."""
+        plan = leg.plan
+        if plan.transaction_code is not None or plan.payment_type is None:
+            raise LegMappingError(
+                f"leg {leg.reference}: an A/R account takes a payment only (a payment type, "
+                "no revenue code)"
+            )
+        self.check_codes(
+            leg,
+            ("payment type", plan.payment_type, CODE_LENGTH),
+            ("hotel code", self.hotel_code, HOTEL_CODE_LENGTH),
+        )
+        reference = wire_reference(leg.reference)
+        account: dict[str, Any] = {
+            "AccountNumber": leg.confirmation_number,
+            "PaymentLine": {
+                "PaymentType": plan.payment_type,
+                "Amount": plan.amount,
+                "CurrencyCode": plan.currency,
+                "DecimalPlaces": minor_unit_exponent(plan.currency),
+                "ReferenceID": reference,
+                "Description": self.description(leg),
+            },
+            "InvoiceRef": [{"InvoiceID": invoice} for invoice in invoices],
+        }
+        business_date = self.business_date()
+        if business_date is not None:
+            account["BusinessDate"] = business_date
+        return {
+            "EchoToken": reference,
+            "TimeStamp": format_datetime(self._now()),
+            "Version": htng_async.MESSAGE_VERSION,
+            "CorrelationID": reference,
+            "Property": {"HotelCode": self.hotel_code},
+            "AccountPosting": account,
         }
 
     def post(self, leg: Leg) -> Deferred[PostingOutcome]:
@@ -344,6 +422,8 @@ class HtngAsyncChannel(SoapChannel):
         if result.success:
             numbers = ", ".join(str(line.transaction_number) for line in result.posted_lines)
             text = f"posted (transaction {numbers})" if numbers else "posted"
+            if result.allocation is not None:
+                text += "; " + _allocation_text(result.allocation)
             return self.outcome(leg, PostingResult.POSTED, f"the PMS answered Success: {text}",
                                 status="Success", text=text)  # fmt: skip
         disposition = result.disposition
@@ -438,6 +518,77 @@ class HtngAsyncChannel(SoapChannel):
             )
         return kind
 
+    # -- the candidate search (synchronous) --------------------------------------------------
+
+    @inlineCallbacks
+    def search_guests(self, text: str) -> Any:
+        """Reservations whose guest name starts with ``text`` (``ReservationSearchRQ``,
+        answered in-band), as :class:`PmsGuest` records; None when the PMS cannot answer now;
+        raises :class:`SearchRefused` when it refuses the search."""
+        operation = htng_async.Operation.RESERVATION_SEARCH.value
+        echo_token = self._new_message_id()
+        self._synchronous = True
+        try:
+            data, headers = self.build(
+                operation,
+                f"search {text!r}",
+                EchoToken=echo_token,
+                TimeStamp=format_datetime(self._now()),
+                Version=htng_async.MESSAGE_VERSION,
+                Property={"HotelCode": self.hotel_code},
+                SelectionCriteria={"GuestName": text},
+            )
+        finally:
+            self._synchronous = False
+        try:
+            reply = yield self.exchange(operation, data, headers, None)
+        except (RequestNotSent, AnswerUnknown) as exc:
+            log.warn("ReservationSearch for {text!r}: {error}; trying again later",
+                     text=text, error=str(exc))  # fmt: skip
+            return None
+        if reply.result is None:
+            return self.search_problem(operation, text, reply)
+        answer = reply.result
+        if answer.EchoToken != echo_token:
+            raise SearchRefused(
+                f"the {self.protocol} PMS answered {operation} with EchoToken "
+                f"{answer.EchoToken!r}, not ours ({echo_token!r})"
+            )
+        # zeep leaves out the choice's branch that is not there (an empty success: both).
+        refused = getattr(answer, "Errors", None)
+        if refused is not None:
+            errors = tuple(
+                htng_async.PostingError(str(error.Code), str(error._value_1 or ""))
+                for error in refused.Error
+            )
+            disposition = htng_async.ReservationSearchResponse(
+                echo_token, self._now(), errors=errors
+            ).disposition
+            code = next(e.code for e in errors if e.disposition is disposition)
+            said = "; ".join(f"{error.code} {error.text}".strip() for error in errors)
+            return self.search_result(operation, text, disposition, code, said)
+        found = getattr(answer, "ReservationsList", None)
+        return [
+            PmsGuest(
+                confirmation_number=str(r.ReservationID),
+                guest_name=str(r.GuestName),
+                room=str(r.RoomNumber) if r.RoomNumber else None,
+                arrival=r.ArrivalDate,
+                departure=r.DepartureDate,
+                balance=self._balance(r.Balance),
+            )
+            for r in (found.HotelReservation if found is not None else ())
+        ]
+
+    def _balance(self, balance: Any) -> int | None:
+        """A search's Balance in minor units of the property's currency (None: none given,
+        or in another currency)."""
+        if balance is None:
+            return None
+        if balance.CurrencyCode != self.prop.currency or balance.DecimalPlaces != self.decimals:
+            return None
+        return int(balance.Amount)
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     def stopService(self) -> Deferred[None]:  # noqa: N802
@@ -459,6 +610,20 @@ def _summary(result: htng_async.ChargePostingResultRequest) -> str:
         return "Success" + (f" ({numbers})" if numbers else "")
     errors = "; ".join(f"{e.code} {e.text}" for e in result.errors)
     return f"Errors: {errors}"
+
+
+def _allocation_text(allocation: htng_async.AccountAllocation) -> str:
+    """``allocated A3 150.00 GBP, A1 250.00 GBP; prepaid 0.00 GBP`` (for the outcome's text)."""
+    paid = ", ".join(f"{item.invoice_id} {_shown(item.amount)}" for item in allocation.allocations)
+    prepaid = _shown(allocation.prepaid)
+    return f"A/R {allocation.account_number}: allocated {paid or 'nothing'}; prepaid {prepaid}"
+
+
+def _shown(money: Money) -> str:
+    try:
+        return format_minor(money.amount, money.currency)
+    except ValueError:  # a currency foliogate does not know: show what the PMS sent
+        return f"{money.amount} minor units of {money.currency}"
 
 
 def _masked(data: bytes) -> bytes:

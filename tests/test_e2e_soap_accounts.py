@@ -1,9 +1,8 @@
 """Issue 5 section 2 over SOAP, end to end over real loopback HTTP: an A/R account payment
 (``payment.kind = "account"``, the confirmation number is the account) posts on the opera-htng
-profile as ``PostAccountPayment`` and the simulator allocates it through the hotel's A/R ledger;
-the htng-async profile has no account operation and refuses the leg as a mapping error
-instead of posting it to a guest folio (rezlynx posts ``AddAccountPayment``: see
-``test_e2e_rezlynx_accounts.py``).
+profile as ``PostAccountPayment`` and the simulator allocates it through the hotel's A/R ledger
+(rezlynx posts ``AddAccountPayment``: see ``test_e2e_rezlynx_accounts.py``; htng-async sends a
+``ChargePostingRQ`` with an ``AccountPosting``: see ``test_e2e_htng_async_accounts.py``).
 
 The stack is the one of :mod:`test_e2e_soap` (demo hotel with its A/R accounts, the gateway
 configured by ``examples/gateway-soap.toml``, a real SQLite journal in ``tmp_path``).
@@ -11,7 +10,6 @@ configured by ``examples/gateway-soap.toml``, a real SQLite journal in ``tmp_pat
 
 from __future__ import annotations
 
-import pytest
 import pytest_twisted
 from test_e2e_soap import DONE, payment_event, start_stack, wire
 
@@ -71,31 +69,5 @@ def test_opera_htng_account_payment_naming_two_invoices_posts_and_is_allocated(t
             {"invoice": "A1", "amount": 25000},
         ]
         assert account["prepaid"] == 0
-    finally:
-        yield stack.stop()
-
-
-@pytest.mark.parametrize("profile", ["htng-async"])  # rezlynx: tests/test_e2e_rezlynx_accounts.py
-@pytest_twisted.inlineCallbacks
-def test_account_payment_is_a_mapping_error_on_profiles_without_an_account_operation(
-    tmp_path, profile
-):
-    """No account operation on the wire: the leg is rejected as a mapping error naming the
-    profile, nothing is sent, and the account is untouched."""
-    stack = yield start_stack(tmp_path, profile)
-    try:
-        code, answer = yield stack.post_event(
-            account_payment(profile, f"evt_ar_{profile}", "AR1001", 20000)
-        )
-        assert code == 202, answer
-        (leg,) = yield stack.wait_for_legs(f"evt_ar_{profile}", DONE)
-        assert leg.state is LegState.REJECTED, leg
-        assert (
-            f"A/R account payments are not supported on the {profile} profile"
-            in (leg.reason or "")
-        ), leg.reason
-        assert wire(stack, leg.leg_id) == []
-        account = yield stack.control("GET", "/accounts/AR1001")
-        assert account["payments"] == []
     finally:
         yield stack.stop()
