@@ -180,3 +180,157 @@ def test_operations_are_found_by_their_action():
         ha.Operation.CHARGE_POSTING
     )
     assert ha.Operation.from_action("urn:other") is None
+
+
+# A/R account payments and the reservation search: zeep (the gateway's client) builds requests
+# our XSD accepts and our parsers read back; it reads the answers our simulator writes.
+
+ACCOUNT = ha.AccountPaymentRequest(
+    echo_token="E-2",
+    correlation_id="C-2",
+    timestamp=NOW,
+    hotel_code="SEASIDE",
+    account_number="AR1001",
+    payment_line=ha.PaymentLine("OJ", Money(40000, "GBP", 2), "evt/1"),
+    invoice_ids=("A3", "A1"),
+)
+
+
+def _zeep():
+    import zeep
+    from zeep.transports import Transport
+
+    class Offline(Transport):
+        def _load_remote_data(self, url):
+            raise AssertionError(f"zeep tried to fetch {url}")
+
+    client = zeep.Client(str(ha.wsdl_path()), transport=Offline())
+    return client, client.bind(ha.SERVICE_NAME, ha.PORT_NAME)
+
+
+def _payload(envelope):
+    return next(child for child in envelope.find("{*}Body") if isinstance(child.tag, str))
+
+
+def test_zeep_builds_an_account_posting_our_schema_accepts_and_our_parser_reads():
+    client, service = _zeep()
+    line = {"PaymentType": "OJ", "Amount": 40000, "CurrencyCode": "GBP", "DecimalPlaces": 2}
+    envelope = client.create_message(
+        service,
+        "ChargePosting",
+        EchoToken="E-2",
+        TimeStamp=NOW,
+        Version="1.0",
+        CorrelationID="C-2",
+        Property={"HotelCode": "SEASIDE"},
+        AccountPosting={
+            "AccountNumber": "AR1001",
+            "PaymentLine": {**line, "ReferenceID": "evt/1"},
+            "InvoiceRef": [{"InvoiceID": "A3"}, {"InvoiceID": "A1"}],
+        },
+    )
+    assert ha.xsd_validator().validate_body(_payload(envelope)) == []
+    assert ha.parse_charge_posting_request(envelope) == ACCOUNT
+    assert parse_envelope(envelope).addressing.action == ha.Operation.CHARGE_POSTING.action
+
+
+def test_zeep_builds_a_reservation_search_our_schema_accepts_and_our_parser_reads():
+    client, service = _zeep()
+    envelope = client.create_message(
+        service,
+        "ReservationSearch",
+        EchoToken="S-1",
+        TimeStamp=NOW,
+        Version="1.0",
+        Property={"HotelCode": "SEASIDE"},
+        SelectionCriteria={"GuestName": "Doe", "ArrivalDate": dt.date(2026, 11, 27)},
+    )
+    assert ha.xsd_validator().validate_body(_payload(envelope)) == []
+    assert ha.parse_reservation_search_request(envelope) == ha.ReservationSearchRequest(
+        "S-1", NOW, "SEASIDE", guest_name="Doe", arrival=dt.date(2026, 11, 27)
+    )
+    assert parse_envelope(envelope).addressing.action == ha.Operation.RESERVATION_SEARCH.action
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        ha.ReservationSearchResponse(
+            "S-1",
+            NOW,
+            (
+                ha.HotelReservation(
+                    "123456",
+                    "Doe, Jane",
+                    dt.date(2026, 11, 27),
+                    dt.date(2026, 11, 29),
+                    ha.ReservationStatus.IN_HOUSE,
+                    room="101",
+                    balance=Money(-2500, "GBP", 2),
+                ),
+            ),
+        ),
+        ha.ReservationSearchResponse("S-1", NOW),
+        ha.ReservationSearchResponse("S-1", NOW, errors=(ha.PostingError("1013", "no"),)),
+    ],
+    ids=["found", "none", "errors"],
+)
+def test_zeep_reads_every_search_answer_our_simulator_writes(response):
+    client, service = _zeep()
+    binding = service._binding
+    data = ha.build_reservation_search_response(response, relates_to="urn:uuid:1", stamp=STAMP)
+    result = binding.get("ReservationSearch").process_reply(parse_xml(data))
+    assert result.EchoToken == "S-1"
+    found = getattr(result, "ReservationsList", None)
+    errors = getattr(result, "Errors", None)
+    if response.reservations:
+        (reservation,) = found.HotelReservation
+        assert (reservation.ReservationID, reservation.RoomNumber) == ("123456", "101")
+        assert (reservation.Balance.Amount, reservation.Balance.CurrencyCode) == (-2500, "GBP")
+    else:
+        assert found is None
+    if response.errors:
+        assert [(e.Code, e._value_1) for e in errors.Error] == [("1013", "no")]
+    else:
+        assert errors is None
+
+
+def test_an_account_posting_without_a_payment_line_is_refused_by_parser_and_schema():
+    data = ha.build_account_payment_request(ACCOUNT, caller=CALLER, stamp=STAMP)
+    root = parse_xml(data)
+    payload = parse_envelope(root).payload
+    account = payload.find(f"{{{NS}}}AccountPosting")
+    account.remove(account.find(f"{{{NS}}}PaymentLine"))
+    assert ha.xsd_validator().validate_body(payload) != []
+    with pytest.raises(MessageError, match="PaymentLine"):
+        ha.parse_charge_posting_request(payload)
+
+
+def test_a_search_answer_with_neither_success_nor_errors_is_refused():
+    data = ha.build_reservation_search_response(
+        ha.ReservationSearchResponse("S-1", NOW), relates_to=None, stamp=STAMP
+    )
+    payload = parse_envelope(parse_xml(data)).payload
+    payload.remove(payload.find(f"{{{NS}}}Success"))
+    with pytest.raises(MessageError, match="neither Success nor Errors"):
+        ha.parse_reservation_search_response(payload)
+
+
+def test_search_and_account_records_refuse_contradictions():
+    with pytest.raises(ValueError):
+        ha.ReservationSearchResponse(
+            "S-1",
+            NOW,
+            (ha.HotelReservation("1", "A", NOW.date(), NOW.date(), ha.ReservationStatus.RESERVED),),
+            (ha.PostingError("1099", "x"),),
+        )
+    allocation = ha.AccountAllocation("AR1001", (), Money(0, "GBP", 2))
+    with pytest.raises(ValueError):
+        ha.ChargePostingResultRequest(
+            "E", "C", NOW, errors=(ha.PostingError("1012", "x"),), allocation=allocation
+        )
+    assert not ha.ReservationSearchRequest("S", NOW, "H").has_criteria
+    assert ha.operation_of(ACCOUNT) is ha.Operation.CHARGE_POSTING
+    assert ha.operation_of(ha.ReservationSearchRequest("S", NOW, "H", guest_name="x")) is (
+        ha.Operation.RESERVATION_SEARCH
+    )
