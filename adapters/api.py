@@ -404,6 +404,13 @@ class GatewaySite(server.Site):
         super().__init__(resource, parsePOSTFormSubmission=False)
         self.max_body_bytes = max_body_bytes
 
+    def log(self, request: server.Request) -> None:
+        """The access log line, except for an ingest the API has logged itself (its line
+        names the event, the property and the outcome): one line per event, not two."""
+        if getattr(request, "foliogate_logged", False):
+            return
+        super().log(request)
+
 
 # ---------------------------------------------------------------------------------------------
 # The resource
@@ -805,6 +812,8 @@ class GatewayAPI(Resource):
             return failure
 
         d.addErrback(failed)
+        # Every outcome from here is logged with the event: _after_ingest, or the failure.
+        request.foliogate_logged = True  # type: ignore[attr-defined]  # see GatewaySite.log
         return self._finish_later(
             request, d, _ingest_answer,
             lambda result: self._after_ingest(result, event_type, prop_name),

@@ -192,6 +192,8 @@ class FiasMapping:
     sales_outlets: Mapping[str, int]  # transaction code -> SO
     payment_methods: Mapping[str, str]  # payment type -> PM
     room_payment_method: str  # PM of a charge that stays on the room folio
+    #: Postings that may await their PA at once (1: each after the previous one's PA).
+    postings_in_flight: int = 1
 
 
 @dataclass(frozen=True)
@@ -498,7 +500,7 @@ _PROPERTY_KEYS = (
     "fias", "soap", "approval_threshold", "max_in_flight",
 )  # fmt: skip
 _CODES_KEYS = ("deposit", "redemption_payment_type", "revenue", "payment_types")
-_FIAS_KEYS = ("sales_outlets", "payment_methods", "room_payment_method")
+_FIAS_KEYS = ("sales_outlets", "payment_methods", "room_payment_method", "postings_in_flight")
 _SOAP_KEYS = ("username_env", "password_env", "hotel_code", "callback_base_url")
 _HOTEL_CODE = re.compile(r"\S{1,40}")
 
@@ -950,12 +952,14 @@ class _Reader:
                         _path(_path(path, "payment_methods"), code),
                         f"missing (payment type of {used_by})",
                     )
+        lanes = self.integer(table, "postings_in_flight", path, default=1, low=1, high=16)
         if len(self.errors) > before or room is None:
             return None
         return FiasMapping(
             sales_outlets=MappingProxyType(outlets),
             payment_methods=MappingProxyType(methods),
             room_payment_method=room,
+            postings_in_flight=lanes,
         )
 
     def sales_outlets(self, table: dict[str, Any], path: str) -> dict[str, int]:

@@ -198,8 +198,9 @@ class FiasLink(Service):
       that arrives after its posting was reported UNKNOWN (never acted on by the link).
 
     ``pipeline``: how many calls may be in conversation at once (default 1: one at a time).
-    Above 1, inquiries overlap, matched by ``P#``; postings are still written one at a time,
-    each after the previous posting's ``PA`` (see :mod:`adapters.fias_postings`).
+    Above 1, inquiries overlap, matched by ``P#``. ``posting_lanes``: how many postings may
+    await their ``PA`` at once (default 1: each written after the previous posting's ``PA``;
+    see :mod:`adapters.fias_postings`).
     """
 
     def __init__(
@@ -230,6 +231,7 @@ class FiasLink(Service):
         on_posting_written: Callable[[str, int], object] | None = None,
         on_late_answer: Callable[[str, int, PostingAnswer], object] | None = None,
         pipeline: int = 1,
+        posting_lanes: int = 1,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor  # runtime default only; tests inject a Clock
@@ -285,6 +287,7 @@ class FiasLink(Service):
             on_posting_written=on_posting_written,
             on_late_answer=on_late_answer,
             pipeline=pipeline,
+            posting_lanes=posting_lanes,
         )
         self._backoff = backoffPolicy(initial_delay, max_delay, factor, jitter)
         self._service = ClientService(

@@ -9,10 +9,14 @@ Rules it keeps (issue 3 section 5, DESIGN section 5):
 
 - Calls are queued in order and, by default, run one at a time. With ``pipeline=N`` up to N
   conversations run at once: their inquiries overlap (the PMS matches each by ``P#``, which
-  FIAS provides for clients with several requests out), but postings still go out strictly one
-  at a time (FIAS PMSs serialize postings): a posting ``PR`` is written only after the previous
-  posting's ``PA`` (or its end as unknown). The next posting's ``on_posting_written`` is called
-  before the answered one's outcome is delivered, so a journal can commit both together.
+  FIAS provides so that a client can have several requests out, reference/fias.md section 3.1).
+  Postings take a *lane*: ``posting_lanes`` (default 1) postings may await their ``PA`` at
+  once. With one lane a posting ``PR`` is written only after the previous posting's ``PA`` (or
+  its end as unknown), the cautious choice for a PMS interface not yet certified; more lanes
+  trade that for throughput (every ``PA`` is still matched by ``P#``; if the link drops, every
+  posting in a lane ends unknown). FIAS allows only one outstanding ``PS``; we post with ``PR``.
+  The next posting's ``on_posting_written`` is called before the answered one's outcome is
+  delivered, so a journal can commit both together.
 - The inquiry and the posting each take a new ``P#`` from the injected
   ``next_posting_number()``; a ``P#`` is never reused.
 - The guest is picked from the ``PL`` by ``G#`` (the confirmation number), never by room: sharers
@@ -184,7 +188,8 @@ def result_for_status(code: str) -> PostingResult:
 
 class PostingQueue:
     """Runs postings and balance inquiries over one FIAS link, in order: ``pipeline``
-    conversations at once (default 1), postings always one at a time."""
+    conversations at once (default 1), ``posting_lanes`` postings awaiting their PA at once
+    (default 1)."""
 
     def __init__(
         self,
@@ -200,10 +205,14 @@ class PostingQueue:
         on_posting_written: Callable[[str, int], object] | None = None,
         on_late_answer: Callable[[str, int, PostingAnswer], object] | None = None,
         pipeline: int = 1,
+        posting_lanes: int = 1,
     ) -> None:
         if pipeline < 1:
             raise ValueError("pipeline must be at least 1")
+        if posting_lanes < 1:
+            raise ValueError("posting_lanes must be at least 1")
         self._pipeline = pipeline
+        self._posting_lanes = posting_lanes
         self._channel = channel
         self._clock = clock
         self._now = now
@@ -217,8 +226,8 @@ class PostingQueue:
         self._queue: collections.deque[_Job] = collections.deque()
         #: Jobs in conversation (inquiry out, ready, posting), in the order they started.
         self._active: list[_Job] = []
-        #: The job whose posting is being written or answered: one at a time.
-        self._lane: _Job | None = None
+        #: The jobs whose postings are being written or answered (``posting_lanes`` at most).
+        self._lanes: list[_Job] = []
         self._pumping = False
         self._pump_again = False
         self._closed = False
@@ -397,7 +406,7 @@ class PostingQueue:
                 return
 
     def _pump(self) -> None:
-        """Give the posting lane to the first ready job, and start queued jobs while fewer
+        """Give a free posting lane to the first ready job, and start queued jobs while fewer
         than ``pipeline`` are in conversation."""
         if self._pumping:
             self._pump_again = True
@@ -406,10 +415,10 @@ class PostingQueue:
         try:
             while True:
                 self._pump_again = False
-                if self._lane is None:
+                if len(self._lanes) < self._posting_lanes:
                     ready = next((j for j in self._active if j.stage is _Stage.READY), None)
                     if ready is not None:
-                        self._lane = ready
+                        self._lanes.append(ready)
                         try:
                             self._begin_posting(ready)
                         except Exception:
@@ -541,7 +550,7 @@ class PostingQueue:
         if job.request is None:
             self._finish(job, _balance_of(message, guest))
             return
-        job.stage = _Stage.READY  # the posting waits for the lane (free at once unless pipelined)
+        job.stage = _Stage.READY  # the posting waits for a free lane
         self._pump()
 
     def _begin_posting(self, job: _Job) -> None:
@@ -682,8 +691,8 @@ class PostingQueue:
         job.stage = _Stage.DONE
         if job in self._active:
             self._active.remove(job)
-        if self._lane is job:
-            self._lane = None
+        if job in self._lanes:
+            self._lanes.remove(job)
 
     def _fail(self, job: _Job, failure: Failure) -> None:
         self._end(job)

@@ -30,9 +30,10 @@ log = Logger(namespace="foliogate.gateway")
 #: Legs a property's dispatcher may have on their way at once (never two of one reservation).
 #: SOAP: one HTTP exchange per leg, so legs of different reservations overlap.
 SOAP_MAX_IN_FLIGHT = 8
-#: FIAS: the PMS takes one posting at a time, so the link writes postings one at a time; the
-#: legs in flight only overlap their inquiries (matched by P#) with the posting on the wire,
-#: so the next posting is ready when the PA comes. A few are enough to keep the PMS busy.
+#: FIAS: legs in flight overlap their inquiries (matched by P#) with the postings on the wire
+#: (``postings_in_flight`` of them, one by default), so the next posting is ready when a PA
+#: comes. A few more than the posting lanes keep the PMS busy: the default is this or twice
+#: the lanes, whichever is more.
 FIAS_MAX_IN_FLIGHT = 4
 
 
@@ -119,7 +120,11 @@ class Gateway:
         configured = getattr(prop, "max_in_flight", None)  # a per-property setting, if any
         if configured:
             return int(configured)
-        default = FIAS_MAX_IN_FLIGHT if prop.profile is Profile.FIAS else SOAP_MAX_IN_FLIGHT
+        if prop.profile is Profile.FIAS:
+            lanes = prop.fias.postings_in_flight if prop.fias is not None else 1
+            default = max(FIAS_MAX_IN_FLIGHT, 2 * lanes)
+        else:
+            default = SOAP_MAX_IN_FLIGHT
         return int(self.max_in_flight.get(prop.profile.value, default))
 
     def _fias_runtime(self, journal: Journal, prop: PropertyConfig) -> PropertyRuntime:
@@ -162,6 +167,7 @@ class Gateway:
             on_frame=lambda direction, payload, ref: holder["d"].on_frame(direction, payload, ref),
             on_posting_written=lambda ref, number: holder["d"].on_posting_written(ref, number),
             pipeline=2 * self._max_in_flight(prop),
+            posting_lanes=prop.fias.postings_in_flight,
         )
         known = journal.guests(prop.name)
         if known is None:

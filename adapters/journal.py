@@ -797,6 +797,9 @@ class Journal:
         self._sent_in_transaction: list[tuple[_SentMark, BaseException | None]] = []
         self._flush_call: Any = None
         self._flush_delay = 0.0
+        #: Grows whenever a candidate search may have become due (a match requested, a leg
+        #: rejected): a matcher that found nothing to do need not ask again until it grows.
+        self.match_generation = 0
         #: Leg ids turned from ``sent`` to ``unknown`` when this journal was opened.
         self.recovered: tuple[int, ...] = self._recover_in_flight() if recover else ()
         # The gateway owns the file; a tool opened beside it must not wait on its readers.
@@ -1353,6 +1356,7 @@ class Journal:
         reason: str,
         now: str,
     ) -> None:
+        self.match_generation += 1
         conn.execute(
             "INSERT INTO matches (event_id, property, leg_id, reason, status, requested_at)"
             " VALUES (?, ?, ?, ?, 'pending', ?) ON CONFLICT (event_id) DO UPDATE SET"
@@ -1821,10 +1825,13 @@ class Journal:
         note: str | None = None,
         sets: dict[str, Any] | None = None,
         increment_attempts: bool = False,
+        read_back: bool = True,
     ) -> Leg:
-        def work(conn: sqlite3.Connection) -> Leg:
+        def work(conn: sqlite3.Connection) -> Leg | None:
             self._transition_in(conn, leg_id, to, actor=actor, action=action, note=note,
                                 sets=sets, increment_attempts=increment_attempts)  # fmt: skip
+            if not read_back:
+                return None
             return self._legs_where(conn, "leg_id = ?", (int(leg_id),))[0]
 
         leg: Leg = self._run(work)
@@ -1851,6 +1858,8 @@ class Journal:
         current = LegState(row[0])
         if to not in TRANSITIONS[current]:
             raise IllegalTransition(int(leg_id), current, to)
+        if to is LegState.REJECTED:
+            self.match_generation += 1  # a pending match of this leg may be due again
         now = _ts(self._now())
         columns = {"state": to.value, "updated_at": now, **(sets or {})}
         assignments = ", ".join(f"{name} = ?" for name in columns)
@@ -1932,6 +1941,19 @@ class Journal:
             action="posted",
             note=text,
             sets={"answer_status": answer_status, "reason": text},
+        )
+
+    def set_posted(
+        self, leg_id: int, answer_status: str | None = None, text: str | None = None
+    ) -> None:
+        """:meth:`mark_posted` without reading the leg back (the dispatcher's hot path)."""
+        self._transition(
+            leg_id,
+            LegState.POSTED,
+            action="posted",
+            note=text,
+            sets={"answer_status": answer_status, "reason": text},
+            read_back=False,
         )
 
     def mark_rejected(self, leg_id: int, status: str | None, text: str) -> Leg:

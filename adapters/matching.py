@@ -310,9 +310,19 @@ class CandidateFinder:
         self.journal = journal
         self.prop = prop
         self.search = search
+        #: The journal's match_generation when it last had no search due for this property.
+        self._idle_generation: int | None = None
 
     def has_work(self) -> bool:
-        return bool(self.journal.pending_matches(self.prop.name))
+        """Is a candidate search due? (Asked on every dispatcher pass: once the journal had
+        none, it is asked again only after a match was requested or a leg rejected.)"""
+        generation = getattr(self.journal, "match_generation", None)
+        if generation is not None and generation == self._idle_generation:
+            return False
+        work = bool(self.journal.pending_matches(self.prop.name))
+        if not work:
+            self._idle_generation = generation
+        return work
 
     def leg_not_found(self, event_id: str, leg_id: int, reason: str) -> None:
         """The PMS does not know the leg's record: ask for a candidate search (reservations

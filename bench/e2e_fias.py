@@ -68,8 +68,31 @@ from harness import (
 )
 
 EXAMPLE = ROOT / "examples" / "gateway.toml"
-#: In-house guests of the demo hotel (G#, room, name as the PMS lists it).
-GUESTS = (("123456", "101"), ("200101", "201"), ("200102", "201"))
+#: In-house guests of the demo hotel (G#, room).
+DEMO_GUESTS = (("123456", "101"), ("200101", "201"), ("200102", "201"))
+#: The guests the runs pay for (the demo hotel's, or a generated hotel's with --guests).
+GUESTS: tuple[tuple[str, str], ...] = DEMO_GUESTS
+
+
+def write_hotel(directory: Path, guests: int) -> tuple[Path, tuple[tuple[str, str], ...]]:
+    """The demo hotel with ``guests`` more in-house guests, one per room (a full hotel)."""
+    demo = (ROOT / "simulators" / "hotels" / "demo.toml").read_text()
+    rooms = [str(1000 + n) for n in range(guests)]
+    listed = "".join(f'"{room}", ' for room in rooms)
+    demo = demo.replace('rooms = ["101",', f'rooms = [{listed}"101",')
+    lines = [demo]
+    made = []
+    for n, room in enumerate(rooms):
+        number = str(700000 + n)
+        made.append((number, room))
+        lines.append(
+            f"\n[[reservations]]\nconfirmation_number = {number}\n"
+            f'guest_name = "Guest, No{n}"\narrival = 2026-11-26\ndeparture = 2026-11-30\n'
+            f'state = "in_house"\nroom = "{room}"\n'
+        )
+    path = directory / "hotel.toml"
+    path.write_text("".join(lines))
+    return path, tuple(made)
 
 
 # -- processes ------------------------------------------------------------------------------------
@@ -306,6 +329,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=300.0, help="paced run, events/s (300)")
     parser.add_argument("--seconds", type=float, default=5.0, help="paced run length (5)")
     parser.add_argument("--bare-pairs", type=int, default=2000, help="bare driver pairs (2000)")
+    parser.add_argument("--guests", type=int, default=0,
+                        help="pay for this many generated in-house guests, one per room, "
+                        "instead of the demo hotel's three (0)")  # fmt: skip
     parser.add_argument("--profile", type=Path, help="run the gateway under cProfile into FILE")
     parser.add_argument("--keep", type=Path, help="keep the journal and logs in this directory")
     args = parser.parse_args(argv)
@@ -318,8 +344,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Python {platform.python_version()} on {platform.machine()} ({platform.system()}), "
           f"{os.cpu_count()} CPUs; work directory {workdir}")  # fmt: skip
 
+    global GUESTS
+    hotel_args: list[str] = []
+    if args.guests:
+        hotel, GUESTS = write_hotel(workdir, args.guests)
+        hotel_args = ["--hotel", str(hotel)]
     sim = start(
-        ["-m", "adapters.cli", "sim",
+        ["-m", "adapters.cli", "sim", *hotel_args,
          "--fias", f"tcp:port={fias_port}:interface=127.0.0.1",
          "--control", f"tcp:port={control_port}:interface=127.0.0.1"],
         workdir / "sim.log",

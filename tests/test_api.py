@@ -674,3 +674,29 @@ async def test_demo_configuration_and_real_journeys_end_to_end(tmp_path):
     finally:
         await port.stopListening()
         journal.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_accepted_event_logs_one_line_and_other_requests_keep_the_access_line(gateway):
+    """The API's own line ("event evt_log for GRAND-LONDON: accepted") replaces the access log
+    line of that ingest (one line per event, not two); other requests keep theirs."""
+    from twisted.logger import formatEvent, globalLogPublisher
+
+    lines: list[str] = []
+
+    def watch(event: dict) -> None:
+        lines.append(formatEvent(event))
+
+    globalLogPublisher.addObserver(watch)
+    try:
+        status, _, _ = await gateway.post_event(sample_event("evt_log"))
+        assert status == 202
+        status, _, _ = await gateway.request("GET", "/healthz", b"", {})
+        assert status == 200
+    finally:
+        globalLogPublisher.removeObserver(watch)
+    assert [line for line in lines if "evt_log" in line] == [
+        "event evt_log for GRAND-LONDON: accepted"
+    ]
+    assert [line for line in lines if '"POST /v1/events' in line] == []
+    assert len([line for line in lines if '"GET /healthz HTTP/1.1" 200' in line]) == 1

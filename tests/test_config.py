@@ -115,6 +115,7 @@ def test_the_example_configuration_loads_into_frozen_dataclasses():
                     sales_outlets={"ROOM_CHARGE": 100, "SPA_DEPOSIT": 210, "SPA_TREATMENT": 220},
                     payment_methods={"ONEJOURNEY": "OJ", "DEPOSIT_REDEMPTION": "DR"},
                     room_payment_method="ROOM",
+                    postings_in_flight=4,
                 ),
             )
         },
@@ -484,3 +485,35 @@ def test_max_in_flight_is_optional_and_bounded_and_the_gateway_uses_it():
     with pytest.raises(ConfigInvalid) as exc:
         config_from_toml(bad, base_dir=Path("/etc"))
     assert exc.value.errors == ["properties.GRAND-LONDON.max_in_flight: must be from 1 to 64"]
+
+
+def test_postings_in_flight_defaults_to_one_is_bounded_and_widens_the_legs_in_flight():
+    """FIAS ``postings_in_flight``: unset, one posting awaits its PA at a time; set, that many
+    lanes, and the default legs in flight grow to keep them busy (twice the lanes)."""
+    from twisted.internet import task
+
+    from adapters.gateway import FIAS_MAX_IN_FLIGHT, Gateway
+
+    config = config_from_toml(MINIMAL, base_dir=Path("/etc"))
+    prop = config.properties["GRAND-LONDON"]
+    assert prop.fias is not None and prop.fias.postings_in_flight == 1
+    assert Gateway(config, reactor=task.Clock(), environ={})._max_in_flight(prop) == (
+        FIAS_MAX_IN_FLIGHT
+    )
+
+    six = MINIMAL.replace(
+        'room_payment_method = "ROOM"', 'room_payment_method = "ROOM"\npostings_in_flight = 6', 1
+    )
+    config = config_from_toml(six, base_dir=Path("/etc"))
+    prop = config.properties["GRAND-LONDON"]
+    assert prop.fias is not None and prop.fias.postings_in_flight == 6
+    assert Gateway(config, reactor=task.Clock(), environ={})._max_in_flight(prop) == 12
+
+    for bad, why in (("0", "must be from 1 to 16"), ('"4"', "must be an integer, not a string")):
+        text = MINIMAL.replace(
+            'room_payment_method = "ROOM"',
+            f'room_payment_method = "ROOM"\npostings_in_flight = {bad}',
+        )
+        with pytest.raises(ConfigInvalid) as exc:
+            config_from_toml(text, base_dir=Path("/etc"))
+        assert exc.value.errors == [f"properties.GRAND-LONDON.fias.postings_in_flight: {why}"]

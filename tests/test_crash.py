@@ -10,9 +10,10 @@ The kill comes at the worst moment for exactly-once: mid-stream (after many 202s
 instant the PMS has booked the gateway's 60th posting and before its ``PA`` can reach the
 gateway. The gateway is started again on the same journal and the sender carries on. When no
 leg is pending any more, the simulator's ledger must show every acknowledged payment posted
-exactly once; the leg caught in flight is ``unknown`` ("in flight at restart") in the journal,
-in the exception queue, never re-sent, and posted once. Finally SIGTERM must stop the gateway
-cleanly: exit code 0, and the PMS received the gateway's ``LE``.
+exactly once; the leg caught in flight (and any other posting then awaiting its ``PA``: the
+example configuration lets four postings await theirs) is ``unknown`` ("in flight at
+restart") in the journal, in the exception queue, never re-sent, and posted once. Finally
+SIGTERM must stop the gateway cleanly: exit code 0, and the PMS received the gateway's ``LE``.
 """
 
 from __future__ import annotations
@@ -252,13 +253,15 @@ def test_kill_9_mid_stream_loses_nothing_acknowledged_and_posts_nothing_twice(tm
         states = Counter(leg.state for leg in legs.values())
         assert set(states) <= {LegState.POSTED, LegState.UNKNOWN}, states
         # The posting the PMS booked as the gateway died: sent, never answered, so unknown
-        # after the restart (never re-sent); every other leg posted.
+        # after the restart (never re-sent). So is any other posting then awaiting its PA in
+        # another lane (examples/gateway.toml: postings_in_flight = 4; one per reservation at
+        # most, and the demo hotel has three in house). Every other leg posted.
         caught_n = caught.total_amount - 1000
         unknown = {n: leg for n, leg in legs.items() if leg.state is LegState.UNKNOWN}
-        assert list(unknown) == [caught_n]
-        assert exceptions == 1
-        assert unknown[caught_n].reason == IN_FLIGHT_AT_RESTART
-        assert unknown[caught_n].attempts == 1
+        assert caught_n in unknown and len(unknown) <= len(GUESTS), sorted(unknown)
+        assert exceptions == len(unknown)
+        for leg in unknown.values():
+            assert (leg.reason, leg.attempts) == (IN_FLIGHT_AT_RESTART, 1)
         assert caught.source.startswith(f"FIAS PR P#{unknown[caught_n].posting_number} ")
 
         # -- the ledger: each acknowledged payment posted exactly once (unknown: at most once)
@@ -274,7 +277,9 @@ def test_kill_9_mid_stream_loses_nothing_acknowledged_and_posts_nothing_twice(tm
                 posting_numbers[int(line["source"].split("P#")[1].split()[0])] += 1
         assert max(posting_numbers.values()) == 1  # no P# booked twice
         assert booked == Counter(range(EVENTS))  # every payment exactly once, the caught one too
-        assert states == Counter({LegState.POSTED: EVENTS - 1, LegState.UNKNOWN: 1})
+        assert states == Counter(
+            {LegState.POSTED: EVENTS - len(unknown), LegState.UNKNOWN: len(unknown)}
+        )
     finally:
         globalLogPublisher.removeObserver(watch)
         for gateway in gateways:

@@ -6,14 +6,21 @@ journal, signed HTTP events). The events arrive during a night audit, so they al
 the dispatcher hands the link several legs at once. What this protects, read from the wire log
 in the order the gateway wrote and read the frames, and from the simulator's ledger:
 
-- inquiries of different reservations overlap the posting on the wire (the pipeline is used);
-- postings never overlap: a posting PR goes out only after the PA of the one before it;
+- inquiries of different reservations overlap the postings on the wire (the pipeline is used);
+- with ``postings_in_flight = 1`` postings never overlap: a posting PR goes out only after the
+  PA of the one before it; with 4 (examples/gateway.toml) no more than 4 await their PA at
+  once, and never two of one reservation;
 - every payment is booked exactly once, and each reservation's payments are booked in the
   order they arrived (their P#s rise in arrival order).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+
+import e2e_helpers
+import pytest
 import pytest_twisted
 from e2e_helpers import accept
 from test_e2e_fias import (
@@ -23,9 +30,10 @@ from test_e2e_fias import (
     payment_event,
     posting_number_of,
     runtime,
-    start_stack,
+    short_timeouts,
 )
 
+from adapters.config import GatewayConfig
 from adapters.domain import LegState
 
 #: The demo hotel's in-house guests that take postings: room 101 and two sharers in 201.
@@ -37,9 +45,24 @@ def p_number(frame: bytes) -> int:
     return int(frame.split(b"|P#", 1)[1].split(b"|", 1)[0])
 
 
+def with_lanes(lanes: int) -> Callable[[GatewayConfig], GatewayConfig]:
+    def configure(config: GatewayConfig) -> GatewayConfig:
+        config = short_timeouts(config)
+        prop = config.properties[PROPERTY]
+        assert prop.fias is not None
+        fias = dataclasses.replace(prop.fias, postings_in_flight=lanes)
+        properties = {**config.properties, PROPERTY: dataclasses.replace(prop, fias=fias)}
+        return dataclasses.replace(config, properties=properties)
+
+    return configure
+
+
+@pytest.mark.parametrize("lanes", [1, 4])
 @pytest_twisted.inlineCallbacks
-def test_a_backlog_drains_with_overlapping_inquiries_one_posting_at_a_time_in_order(tmp_path):
-    stack = yield start_stack(tmp_path)
+def test_a_backlog_drains_with_overlapping_inquiries_and_at_most_the_lanes_postings_in_order(
+    tmp_path, lanes
+):
+    stack = yield e2e_helpers.start_fias_stack(tmp_path, PROPERTY, with_lanes(lanes))
     try:
         link = runtime(stack).link
         yield stack.control("POST", "/night-audit/start")
@@ -64,17 +87,19 @@ def test_a_backlog_drains_with_overlapping_inquiries_one_posting_at_a_time_in_or
             for w in stack.journal.wire_log(property=PROPERTY)
             if w.raw.startswith((b"PR|", b"PA|", b"PL|"))
         ]
-        open_posting: int | None = None
+        open_postings: dict[int, bytes] = {}  # P# -> the guest (G#) of each unanswered posting
         overlapped = 0
         for direction, raw in frames:
             if direction == "out" and raw.startswith(b"PR|") and b"|TA" in raw:
-                assert open_posting is None, f"posting P#{p_number(raw)} while {open_posting} open"
-                open_posting = p_number(raw)
-            elif direction == "in" and raw.startswith(b"PA|") and p_number(raw) == open_posting:
-                open_posting = None
-            elif direction == "out" and raw.startswith(b"PR|") and open_posting is not None:
+                guest = raw.split(b"|G#", 1)[1].split(b"|", 1)[0]
+                assert guest not in open_postings.values(), f"two postings of guest {guest!r}"
+                open_postings[p_number(raw)] = guest
+                assert len(open_postings) <= lanes, f"{sorted(open_postings)} await their PA"
+            elif direction == "in" and raw.startswith(b"PA|"):
+                open_postings.pop(p_number(raw), None)
+            elif direction == "out" and raw.startswith(b"PR|") and open_postings:
                 overlapped += 1  # an inquiry written while a posting waits for its PA
-        assert open_posting is None
+        assert open_postings == {}
         assert overlapped > 0
 
         for guest in GUESTS:

@@ -10,7 +10,10 @@ What these tests protect:
   posting's ``PA`` (or its end), and its ``on_posting_written`` is called before the answered
   posting's outcome is delivered (so the journal can commit both together);
 - a lost connection ends every inquiring or waiting call as NOT_SENT (nothing of theirs was
-  posted) and the posting on the wire as UNKNOWN.
+  posted) and the posting on the wire as UNKNOWN;
+- with ``posting_lanes=N`` (config ``postings_in_flight``) up to N postings await their PA at
+  once, each PA matched by P# in any order; the next posting waits for a free lane; a lost
+  connection makes every posting in a lane UNKNOWN.
 """
 
 from __future__ import annotations
@@ -104,3 +107,52 @@ def test_a_lost_connection_ends_waiting_calls_not_sent_and_the_posting_unknown()
     assert (waited.result, waited.posting_number) == (PostingResult.NOT_SENT, None)
     assert result_of(asking).result is PostingResult.NOT_SENT
     assert rig.written == [("evt_1/0", 1004)]
+
+
+def three_guests(**options) -> Rig:
+    rig = Rig(pipeline=4, **options)
+    rig.start_alive()
+    for room, guest in ((b"2781", 12345), (b"2782", 12346), (b"2783", 12347)):
+        rig.check_in(room, guest)
+    rig.pms.received()
+    return rig
+
+
+def test_two_posting_lanes_have_two_postings_out_and_match_their_answers_by_p_number():
+    rig = three_guests(posting_lanes=2)
+    calls = [
+        rig.link.post(posting(leg_reference=f"evt_{n}/0", reservation_number=guest))
+        for n, guest in ((1, 12345), (2, 12346), (3, 12347))
+    ]
+    rig.pms.received()
+    rig.pms.send(pl(1001, b"2781", b"12345"), pl(1002, b"2782", b"12346"),
+                 pl(1003, b"2783", b"12347"))  # fmt: skip
+    # Two lanes: two postings go out before any PA; the third waits for a free lane.
+    assert rig.pms.received() == [
+        posting_pr(b"2781", b"12345", 5000, 1004),
+        posting_pr(b"2782", b"12346", 5000, 1005),
+    ]
+    rig.pms.send(b"PA|P#1005|ASOK|RN2782|")  # answered out of order
+    assert calls[1].called and not calls[0].called
+    assert rig.pms.received() == [posting_pr(b"2783", b"12347", 5000, 1006)]
+    rig.pms.send(b"PA|P#1004|ASOK|RN2781|", b"PA|P#1006|ASOK|RN2783|")
+    outcomes = [result_of(c) for c in calls]
+    assert [(o.result, o.posting_number) for o in outcomes] == [
+        (PostingResult.POSTED, 1004),
+        (PostingResult.POSTED, 1005),
+        (PostingResult.POSTED, 1006),
+    ]
+    assert rig.written == [("evt_1/0", 1004), ("evt_2/0", 1005), ("evt_3/0", 1006)]
+
+
+def test_a_lost_connection_makes_every_posting_in_a_lane_unknown():
+    rig = three_guests(posting_lanes=2)
+    calls = [
+        rig.link.post(posting(leg_reference=f"evt_{n}/0", reservation_number=guest))
+        for n, guest in ((1, 12345), (2, 12346), (3, 12347))
+    ]
+    rig.pms.send(pl(1001, b"2781", b"12345"), pl(1002, b"2782", b"12346"),
+                 pl(1003, b"2783", b"12347"))  # fmt: skip
+    rig.pms.drop()
+    results = [result_of(c).result for c in calls]
+    assert results == [PostingResult.UNKNOWN, PostingResult.UNKNOWN, PostingResult.NOT_SENT]

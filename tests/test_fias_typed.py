@@ -223,6 +223,49 @@ def test_fast_decode_agrees_with_the_reference_decode(payload: bytes) -> None:
     assert _outcome(decode, payload) == _outcome(decode_reference, payload)
 
 
+@st.composite
+def guest_lists(draw: st.DrawFn) -> bytes:
+    """``PL`` records with guest blocks (RN, G#, GN and more, in any order; ``BA``/``CL`` before
+    the first guest or inside one), sometimes with a block missing a field, a decimal or
+    broken value, or a repeated list-level field: the cases the guest-list fast path must
+    either decode exactly as the reference does or leave to it."""
+    from protocols.fias.records import _Guests
+
+    attributes = _Guests().attributes
+    guest_ids = [fid for fid in attributes if not fid.startswith("A")]
+    fields: list[str] = []
+
+    def good(fid: str, kind: Kind) -> str:
+        return draw(value_strategy(fid, kind).map(_wire_text(kind)))
+
+    for fid in draw(st.lists(st.sampled_from(["BA", "CL", "WS", "BA"]), max_size=2)):
+        fields.append(fid + good(fid, attributes[fid][1] if fid in attributes else Kind.TEXT))
+    for _ in range(draw(st.integers(0, 3))):
+        block = ["RN", "G#", "GN"]
+        block += draw(st.lists(st.sampled_from(guest_ids), unique=True, max_size=4))
+        block = list(dict.fromkeys(block))
+        if not draw(st.integers(0, 5)):
+            block.remove(draw(st.sampled_from(["RN", "G#", "GN"])))
+        for fid in draw(st.permutations(block)):
+            kind = attributes[fid][1]
+            odd = draw(st.integers(0, 9)) == 0
+            value = draw(st.one_of(_GARBAGE, st.just("12.50"))) if odd else good(fid, kind)
+            fields.append(fid + value)
+    fields.append("P#" + str(draw(st.integers(1, 99_999_999))))
+    if draw(st.booleans()):
+        fields.insert(draw(st.integers(0, len(fields))), "WSPOS1")
+    return ("|".join(["PL", *fields]) + draw(st.sampled_from(["|", ""]))).encode(ENCODING)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(payload=guest_lists())
+def test_guest_list_fast_decode_agrees_with_the_reference_decode(payload: bytes) -> None:
+    """A PL with guests (the answer to every inquiry) decodes on the fast path to exactly the
+    reference path's message, or the reference path's error."""
+    assert _outcome(decode, payload) == _outcome(decode_reference, payload)
+    assert _outcome(decode, payload) == _outcome(decode_reference, payload)
+
+
 _ODD_VALUES = st.sampled_from(
     [
         None,

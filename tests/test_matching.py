@@ -183,3 +183,24 @@ def test_a_search_that_fails_is_journaled_and_never_blocks_the_queue(tmp_path):
         "the PMS search by 'Doe' failed (PI: cp1252); assign the record by hand"
     )
     journal.close()
+
+
+def test_an_idle_finder_asks_the_journal_again_only_after_a_new_match_is_requested(tmp_path):
+    """has_work() runs on every dispatcher pass: once the journal had nothing due, it is not
+    queried again until a match is requested (or a leg rejected); then the new one is found."""
+    from twisted.internet import defer
+
+    journal, finder = finder_setup(tmp_path, lambda term: defer.succeed([JANE]))
+    finder.run()
+    queries = []
+    journal._db.set_trace_callback(queries.append)
+    assert not finder.has_work()
+    assert any("FROM matches" in q for q in queries)
+    queries.clear()
+    assert not finder.has_work() and not finder.has_work()
+    assert queries == []  # nothing due, nothing asked
+
+    journal.request_match("evt_blank", "AS NG: the PMS does not know 123456")
+    assert finder.has_work()  # asked again, and the new request is due
+    journal._db.set_trace_callback(None)
+    journal.close()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from .formats import FIRST_YEAR, LAST_YEAR, parse_date, parse_time
-from .records import PLANS, Collection, Group, Kind, Plan, Scalar
+from .records import PLANS, Collection, Group, Kind, Plan, PostingListGuest, Scalar, _Guests
 from .spec import FIELDS, FieldSpec, Format
 
 
@@ -105,6 +105,8 @@ def _compile(source: str, name: str, namespace: dict[str, Any]) -> Any:
 def compile_shape(plan: Plan, field_ids: tuple[str, ...]) -> Shape | None:
     """The fast decoder for records of ``plan``'s type with exactly these fields in this order,
     or ``None`` if such records always take the reference path."""
+    if plan.special is not None and isinstance(plan.special, _Guests):
+        return _compile_guest_list(plan, plan.special, field_ids)
     if len(set(field_ids)) != len(field_ids):
         return None  # repeated ids: repeats are errors or specials, never the fast path
     if not set(plan.spec.mandatory) <= set(field_ids):
@@ -140,6 +142,80 @@ def compile_shape(plan: Plan, field_ids: tuple[str, ...]) -> Shape | None:
     namespace: dict[str, Any] = {
         "DEFAULTS": plan.defaults,
         "CLS": plan.cls,
+        "NEW": object.__new__,
+        "SET": object.__setattr__,
+        "DATES": _date_cache(),
+        "TIMES": _time_cache(),
+        "DATE": _date,
+        "TIME": _time,
+    }
+    build = _compile("\n".join(lines) + "\n", "build", namespace)
+    regex = re.compile(r"\|".join(patterns) + r"\|?")
+    return Shape(regex.fullmatch, build)
+
+
+def _compile_guest_list(plan: Plan, special: _Guests, field_ids: tuple[str, ...]) -> Shape | None:
+    """The fast decoder of one ``PL`` shape: the guest blocks are known from the field ids
+    alone, by the rule of :class:`~protocols.fias.records._Guests` (a guest field the current
+    guest already has starts the next guest; ``BA``/``CL`` before the first guest are the
+    list's; one guest's ``BA``/``CL`` are lifted to the list when it has none)."""
+    if not set(plan.spec.mandatory) <= set(field_ids):
+        return None
+    patterns = [re.escape(plan.spec.record_type)]
+    lines = ["def build(g):", "    d = DEFAULTS.copy()"]
+    seen: set[str] = set()
+    blocks: list[dict[str, str]] = []  # per guest: attribute -> expression
+    block_ids: list[set[str]] = []
+    list_level: dict[str, str] = {}  # list attribute -> expression (before the first guest)
+    for position, fid in enumerate(field_ids):
+        if fid in special.field_ids:
+            attr, kind = special.attributes[fid]
+            if attr == "user_fields":
+                return None  # numbered user fields: rare, left to the reference path
+            at_list_level = not blocks and fid in special._LIST_LEVEL
+        else:
+            scalar = plan.scalars.get(fid)
+            if scalar is None or fid in seen:
+                return None  # unknown ids, groups and repeats: the reference path decides
+            seen.add(fid)
+            attr, kind, at_list_level = scalar.attr, scalar.kind, False
+        pattern = _value_pattern(FIELDS[fid], kind)
+        expression = _value_expression(kind, f"g[{position}]")
+        if pattern is None or expression is None:
+            return None
+        patterns.append(re.escape(fid) + pattern)
+        if fid not in special.field_ids:
+            lines.append(f"    d[{attr!r}] = {expression}")
+        elif at_list_level:
+            list_attr = special._LIST_LEVEL[fid]
+            if list_attr in list_level:
+                return None  # a repeated list-level value is an error: reference path
+            list_level[list_attr] = expression
+        else:
+            if not blocks or fid in block_ids[-1]:
+                blocks.append({})
+                block_ids.append(set())
+            blocks[-1][attr] = expression
+            block_ids[-1].add(fid)
+    for ids in block_ids:
+        if not {"RN", "G#", "GN"} <= ids:
+            return None  # a guest without RN, G# or GN is an error: reference path
+    if len(blocks) == 1:
+        for list_attr in special._LIST_LEVEL.values():
+            if list_attr not in list_level and list_attr in blocks[0]:
+                list_level[list_attr] = blocks[0].pop(list_attr)
+    for list_attr, expression in list_level.items():
+        lines.append(f"    d[{list_attr!r}] = {expression}")
+    if blocks:
+        guests = ", ".join(
+            "GUEST(" + ", ".join(f"{a}={e}" for a, e in block.items()) + ")" for block in blocks
+        )
+        lines.append(f"    d['guests'] = ({guests},)")
+    lines += ["    obj = NEW(CLS)", "    SET(obj, '__dict__', d)", "    return obj"]
+    namespace: dict[str, Any] = {
+        "DEFAULTS": plan.defaults,
+        "CLS": plan.cls,
+        "GUEST": PostingListGuest,
         "NEW": object.__new__,
         "SET": object.__setattr__,
         "DATES": _date_cache(),
