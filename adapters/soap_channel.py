@@ -11,7 +11,9 @@ profile         class (module ``adapters.``...)                  charge leg / pa
                                                                  an A/R account leg:
                                                                  PostAccountPayment
 ``rezlynx``     ``soap_rezlynx.RezlynxChannel``                  PostToRoom / AddPayment or
-                                                                 AddDeposit (before arrival)
+                                                                 AddDeposit (before arrival);
+                                                                 an A/R account leg:
+                                                                 AddAccountPayment
 ``htng-async``  ``soap_htng_async.HtngAsyncChannel``             ChargePostingRQ (an A/R
                                                                  account leg: its
                                                                  AccountPosting); the result
