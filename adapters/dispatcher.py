@@ -603,7 +603,7 @@ class Dispatcher:
         result = outcome.result
         text = outcome.clear_text or outcome.reason
         if result is PostingResult.POSTED:
-            journal.set_posted(leg.leg_id, outcome.answer_status, outcome.clear_text)
+            journal.submit_posted(leg.leg_id, outcome.answer_status, outcome.clear_text)
             log.info(
                 "leg {leg} of {event_id} posted on {property} (P#{posting_number})",
                 leg=leg.reference,

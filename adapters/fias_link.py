@@ -166,6 +166,7 @@ class FiasLinkProtocol(Protocol):
                 self.link._framing_error(item)
             else:
                 self.link._payload_received(self, item)
+        self.link._read_done()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.link._connection_lost(self, reason)
@@ -195,7 +196,9 @@ class FiasLink(Service):
       is written; it may return a Deferred, which is waited for (the journal marks the leg
       ``sent`` first). If it fails, the posting is not written (``NOT_SENT``);
     - ``on_late_answer(leg_reference: str, posting_number: int, answer: PostingAnswer)`` for a PA
-      that arrives after its posting was reported UNKNOWN (never acted on by the link).
+      that arrives after its posting was reported UNKNOWN (never acted on by the link);
+    - ``on_read_done()`` after every frame of one read from the socket was handled (the
+      gateway commits the marks they queued then, in one transaction).
 
     ``pipeline``: how many calls may be in conversation at once (default 1: one at a time).
     Above 1, inquiries overlap, matched by ``P#``. ``posting_lanes``: how many postings may
@@ -230,6 +233,7 @@ class FiasLink(Service):
         on_frame: Callable[[str, bytes, str | None], object] | None = None,
         on_posting_written: Callable[[str, int], object] | None = None,
         on_late_answer: Callable[[str, int, PostingAnswer], object] | None = None,
+        on_read_done: Callable[[], object] | None = None,
         pipeline: int = 1,
         posting_lanes: int = 1,
     ) -> None:
@@ -258,6 +262,7 @@ class FiasLink(Service):
         self._on_state_change = on_state_change
         self._on_guest_event = on_guest_event
         self._on_frame = on_frame
+        self._on_read_done = on_read_done
 
         self._protocol: FiasLinkProtocol | None = None
         self._status = LinkStatus()
@@ -445,6 +450,11 @@ class FiasLink(Service):
         if self._end_waiter is not None:
             waiter, self._end_waiter = self._end_waiter, None
             waiter.callback(None)
+
+    def _read_done(self) -> None:
+        """Every frame of one read was handled: what they left queued may be committed now."""
+        if self._on_read_done is not None:
+            _call_hook(self._on_read_done)
 
     def _framing_error(self, error: FramingError) -> None:
         log.warn("FIAS framing error: {reason}", reason=error.reason)

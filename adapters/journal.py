@@ -756,7 +756,12 @@ class Journal:
     batch, any synchronous call, at the latest a flush in the next reactor turn); the caller
     writes the posting then, never before. Legs handed out together thus cost one fsync, and a
     leg whose posting is ready when another leg's answer is journaled shares that commit.
-    ``posted`` and every other outcome are still committed before the call returns.
+
+    ``posted`` (:meth:`submit_posted`, the dispatcher's way) rides along the same way: the PMS
+    has booked the leg, nothing waits for the mark, and answers that arrive together share one
+    commit. Should the gateway die before that commit, the leg is still ``sent`` on disk and
+    becomes ``unknown`` at restart: never re-sent, checked by an operator. :meth:`mark_posted`
+    and every other outcome are committed before the call returns.
     """
 
     def __init__(
@@ -795,6 +800,11 @@ class Journal:
         self._balances_in_transaction: list[_BalanceRow] = []
         self._sent_pending: list[_SentMark] = []
         self._sent_in_transaction: list[tuple[_SentMark, BaseException | None]] = []
+        #: ``posted`` marks (leg id, answer status, text) for the next commit, and the leg ids
+        #: of those not yet on disk (:meth:`all_legs_posted` counts them as posted).
+        self._posted_pending: list[tuple[int, str | None, str | None]] = []
+        self._posted_in_transaction: list[tuple[int, str | None, str | None]] = []
+        self._posted_ids: set[int] = set()
         self._flush_call: Any = None
         self._flush_delay = 0.0
         #: Grows whenever a candidate search may have become due (a match requested, a leg
@@ -823,6 +833,7 @@ class Journal:
             # marked sent (their postings go out once this transaction is on disk).
             self._write_wire_rows(conn)
             self._write_balances(conn)
+            self._apply_posted_marks(conn)
             self._apply_sent_marks(conn)
         except BaseException:
             self._rollback()
@@ -840,8 +851,16 @@ class Journal:
             raise
         self._wire_in_transaction = []
         self._balances_in_transaction = []
+        for leg_id, _, _ in self._posted_in_transaction:
+            self._posted_ids.discard(leg_id)
+        self._posted_in_transaction = []
         call = self._flush_call
-        if call is not None and not self._pending and not self._sent_pending:
+        if (
+            call is not None
+            and not self._pending
+            and not self._sent_pending
+            and not self._posted_pending
+        ):
             # What that flush was due for went out with this commit; rows logged from now on
             # may wait for the next commit again (else every commit is followed by a flush
             # of the one or two frames that came after it).
@@ -867,6 +886,11 @@ class Journal:
         self._wire_in_transaction = []
         self._balances_pending[:0] = self._balances_in_transaction
         self._balances_in_transaction = []
+        if self._posted_in_transaction:
+            # The PMS's answer stands whatever failed here: the marks go with the next commit.
+            self._posted_pending[:0] = self._posted_in_transaction
+            self._posted_in_transaction = []
+            self._schedule_flush()
         marks = [mark for mark, _ in self._sent_in_transaction]
         self._sent_in_transaction = []
         if not marks:
@@ -1012,8 +1036,14 @@ class Journal:
         return mark.deferred
 
     def commit_sent(self) -> None:
-        """Commit the queued ``sent`` marks now (one transaction), if there are any."""
-        if self._sent_pending and self._conn is not None and not self._conn.in_transaction:
+        """Commit the queued ``sent`` and ``posted`` marks now (one transaction), if there are
+        any: the dispatcher after handing out legs, the FIAS link after each read (so the
+        answers a read brought, and the sent marks of the postings they free, share it)."""
+        if (
+            (self._sent_pending or self._posted_pending)
+            and self._conn is not None
+            and not self._conn.in_transaction
+        ):
             self.flush()
 
     def log_wire(
@@ -1063,7 +1093,13 @@ class Journal:
         submission of the batch fails and nothing is acknowledged.
         """
         batch, self._pending = self._pending, []
-        if not (batch or self._wire_pending or self._balances_pending or self._sent_pending):
+        if not (
+            batch
+            or self._wire_pending
+            or self._balances_pending
+            or self._sent_pending
+            or self._posted_pending
+        ):
             return 0
         outcomes: list[tuple[_Submission, IngestResult | BaseException]] = []
         try:
@@ -1123,6 +1159,23 @@ class Journal:
             return
         conn.execute("RELEASE SAVEPOINT balances")
         self._balances_in_transaction = rows
+
+    def _apply_posted_marks(self, conn: sqlite3.Connection) -> None:
+        if not self._posted_pending:
+            return
+        marks, self._posted_pending = self._posted_pending, []
+        self._posted_in_transaction = marks
+        for leg_id, answer_status, text in marks:
+            conn.execute("SAVEPOINT posted")
+            try:
+                sets = {"answer_status": answer_status, "reason": text}
+                self._transition_in(
+                    conn, leg_id, LegState.POSTED, action="posted", note=text, sets=sets
+                )
+            except Exception:  # e.g. an operator resolved the leg meanwhile: that one only
+                conn.execute("ROLLBACK TO SAVEPOINT posted")
+                log.failure("leg {leg_id} could not be marked posted", leg_id=leg_id)
+            conn.execute("RELEASE SAVEPOINT posted")
 
     def _apply_sent_marks(self, conn: sqlite3.Connection) -> None:
         if not self._sent_pending:
@@ -1943,18 +1996,19 @@ class Journal:
             sets={"answer_status": answer_status, "reason": text},
         )
 
-    def set_posted(
+    def submit_posted(
         self, leg_id: int, answer_status: str | None = None, text: str | None = None
     ) -> None:
-        """:meth:`mark_posted` without reading the leg back (the dispatcher's hot path)."""
-        self._transition(
-            leg_id,
-            LegState.POSTED,
-            action="posted",
-            note=text,
-            sets={"answer_status": answer_status, "reason": text},
-            read_back=False,
-        )
+        """:meth:`mark_posted` in the next commit (the dispatcher's hot path), shared with
+        whatever else commits then: nothing waits on this mark (the PMS has booked the leg
+        already), so answers that arrive together cost one fsync. Until it is on disk,
+        :meth:`all_legs_posted` counts the leg as posted; if the gateway dies first, the leg
+        is still ``sent`` on disk and recovery makes it ``unknown`` (never re-sent)."""
+        if self._conn is None:
+            raise JournalError("the journal is closed")
+        self._posted_pending.append((int(leg_id), answer_status, text))
+        self._posted_ids.add(int(leg_id))
+        self._schedule_flush()
 
     def mark_rejected(self, leg_id: int, status: str | None, text: str) -> Leg:
         """A terminal answer: the leg goes to the exception queue with the PMS's text."""
@@ -2057,11 +2111,13 @@ class Journal:
     def all_legs_posted(self, event_id: str) -> bool:
         """True when the event has legs and every one is ``posted`` (one small query: the
         dispatcher asks after each posting whether the journey is complete)."""
-        count, posted = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(state = 'posted'), 0) FROM legs WHERE event_id = ?",
-            (event_id,),
-        ).fetchone()
-        return bool(count) and count == posted
+        rows = self._db.execute(
+            "SELECT leg_id, state FROM legs WHERE event_id = ?", (event_id,)
+        ).fetchall()
+        posted = self._posted_ids
+        return bool(rows) and all(
+            state == "posted" or leg_id in posted for leg_id, state in rows
+        )
 
     def target_of(self, event_id: str) -> tuple[str, bytes] | None:
         """(what the confirmation number names, the stored body) of an event, in one query:

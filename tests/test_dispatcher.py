@@ -247,6 +247,8 @@ def test_the_next_legs_sent_mark_shares_the_commit_of_the_answered_legs_outcome(
     assert r.channel.written == ["evt_001/0"]
     before = r.commits
     r.channel.answer("evt_001/0")
+    assert r.channel.written == ["evt_001/0"]  # the sent mark is not on disk yet
+    r.clock.advance(0)  # the next reactor turn: one commit
     assert r.commits - before == 1  # posted evt_001/0 + sent evt_002/0
     assert r.channel.written == ["evt_001/0", "evt_002/0"]
     assert r.channel.state_on_disk_when_written == ["sent", "sent"]

@@ -156,3 +156,20 @@ def test_a_lost_connection_makes_every_posting_in_a_lane_unknown():
     rig.pms.drop()
     results = [result_of(c).result for c in calls]
     assert results == [PostingResult.UNKNOWN, PostingResult.UNKNOWN, PostingResult.NOT_SENT]
+
+
+def test_the_link_reports_each_read_once_every_frame_in_it_was_handled():
+    """on_read_done (the gateway commits the marks a read queued, in one transaction) comes
+    once per read from the socket, after all of its frames, not once per frame."""
+    reads: list[int] = []
+    rig = three_guests(posting_lanes=2, on_read_done=lambda: reads.append(len(rig.written)))
+    for n, guest in ((1, 12345), (2, 12346)):
+        rig.link.post(posting(leg_reference=f"evt_{n}/0", reservation_number=guest))
+    reads.clear()
+    proto = rig.endpoint.connections[-1][0]
+    both = b"".join(
+        b"\x02" + frame + b"\x03"
+        for frame in (pl(1001, b"2781", b"12345"), pl(1002, b"2782", b"12346"))
+    )
+    proto.dataReceived(both)
+    assert reads == [2]  # one call, after both PLs had freed both postings

@@ -9,6 +9,10 @@ timer runs on a ``task.Clock``. What these tests protect (DESIGN section 5):
 - a mark that cannot be made (an illegal transition) fails alone; one that rides along with
   another caller's failing transaction is kept and committed next, never lost;
 - ``posted`` is still committed by ``mark_posted`` itself, and takes the queued marks along;
+- ``submit_posted`` (the dispatcher's way) queues the mark: answers that arrive together share
+  one commit with the next legs' ``sent`` marks, ``all_legs_posted`` counts a queued mark at
+  once, and a gateway that dies before the commit leaves the leg ``sent`` (recovered as
+  ``unknown``, never re-sent);
 - a balance queued with ``queue_balance`` costs no commit of its own, is read back through
   ``balances()`` at once, and is on disk after the next commit.
 """
@@ -205,3 +209,56 @@ def test_a_failed_commit_fails_the_marks_riding_with_it_and_leaves_no_transactio
     journal._conn = real
     journal.mark_sent(later, 9)
     assert on_disk(disk, later) == "sent"
+
+
+def test_posted_marks_queue_share_one_commit_and_count_at_once(rig):
+    journal, clock, commits, disk = rig
+    first, second, third = record(journal, 1), record(journal, 2), record(journal, 3)
+    journal.mark_sent(first, 1)
+    journal.mark_sent(second, 2)
+    before = len(commits)
+    journal.submit_posted(first, "OK")
+    journal.submit_posted(second, "OK", "posted late in the day")
+    fired: list[str] = []
+    journal.submit_sent(third, 3).addCallback(lambda _: fired.append(on_disk(disk, third)))
+    assert len(commits) == before  # nothing committed yet
+    assert on_disk(disk, first) == "sent"
+    assert journal.all_legs_posted("evt_1") and journal.all_legs_posted("evt_2")
+    assert not journal.all_legs_posted("evt_3")
+    clock.advance(0)
+    assert len(commits) - before == 1  # two answers and the next sent mark: one fsync
+    assert [on_disk(disk, leg) for leg in (first, second, third)] == ["posted", "posted", "sent"]
+    assert fired == ["sent"]
+    second_leg = journal.leg(second)
+    assert (second_leg.answer_status, second_leg.reason) == ("OK", "posted late in the day")
+    assert [a.action for a in journal.history(leg_id=second)][-1] == "posted"
+
+
+def test_a_posted_mark_that_cannot_be_made_fails_alone(rig):
+    journal, clock, commits, disk = rig
+    good, resolved = record(journal, 1), record(journal, 2)
+    journal.mark_sent(good, 1)
+    journal.mark_sent(resolved, 2)
+    journal.mark_unknown(resolved, "no PA in time")
+    journal.resolve(resolved, "ops", "checked on the PMS")
+    journal.submit_posted(resolved, "OK")  # a late answer to a leg an operator closed
+    journal.submit_posted(good, "OK")
+    clock.advance(0)
+    assert (on_disk(disk, good), on_disk(disk, resolved)) == ("posted", "resolved")
+
+
+def test_a_gateway_that_dies_before_the_posted_commit_recovers_the_leg_as_unknown(tmp_path):
+    path = str(tmp_path / "journal.sqlite")
+    clock = task.Clock()
+    journal = Journal(path, reactor=clock, now=lambda: T0)
+    leg_id = record(journal, 1)
+    journal.mark_sent(leg_id, 1)
+    journal.submit_posted(leg_id, "OK")
+    journal._db.close()  # killed: the queued mark never reaches the disk
+    journal._conn = None
+    again = Journal(path, reactor=task.Clock(), now=lambda: T0)
+    try:
+        assert again.recovered == (leg_id,)
+        assert again.leg(leg_id).state is LegState.UNKNOWN
+    finally:
+        again.close()
