@@ -227,7 +227,14 @@ def commit_probe(directory: Path, commits: int = 500) -> tuple[float, float]:
     return statistics.median(times), statistics.fmean(times)
 
 
-def run_client(base: str, control: str, runs: list[dict[str, Any]], pid: int) -> None:
+def cpu_of(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each named process (``"bench"``: this one)."""
+    return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def run_client(
+    base: str, control: str, runs: list[dict[str, Any]], pid: int, pids: dict[str, int]
+) -> None:
     """Send each run's events with Twisted/treq; fills in each run's send and 202 times.
 
     A run with ``hold`` is sent during a night audit (the legs wait, nothing is posted), which
@@ -263,6 +270,7 @@ def run_client(base: str, control: str, runs: list[dict[str, Any]], pid: int) ->
                 yield task.deferLater(reactor, 0.3, lambda: None)  # NS reaches the gateway
             started = time.time()
             run["started"] = started
+            run["cpu_start"] = cpu_of(pids)
             calls = []
             for n in range(run["events"]):
                 if rate:
@@ -285,6 +293,7 @@ def run_client(base: str, control: str, runs: list[dict[str, Any]], pid: int) ->
                     break
                 yield task.deferLater(reactor, 0.01, lambda: None)
             run["drained"] = time.time()
+            run["cpu_end"] = cpu_of(pids)
             run["cpu_to"] = cpu_seconds(pid)
             run["exceptions"] = health["exceptions"]
             yield pool.closeCachedConnections()
@@ -385,7 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             {"prefix": "paced", "events": paced_events, "concurrency": paced_events,
              "rate": args.rate},
         ]  # fmt: skip
-        run_client(base, control, runs, gateway.pid)
+        pids = {"gateway": gateway.pid, "simulator": sim.pid, "bench": os.getpid()}
+        run_client(base, control, runs, gateway.pid, pids)
         rss = peak_rss_mb(gateway.pid)
         gateway.send_signal(signal.SIGTERM)
         code = gateway.wait(timeout=60)
@@ -423,6 +433,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  legs posted (ASOK)         {legs_rate:10,.0f} legs/s  (first to last posting; "
           f"{end_to_end:,.0f}/s from first POST to drained)")  # fmt: skip
     print(f"  ratio to the bare driver   {legs_rate / bare_rate:10.1%}")
+    seconds = tput["drained"] - tput["started"]
+    busy = {name: (tput["cpu_end"][name] - tput["cpu_start"][name]) / seconds
+            for name in tput["cpu_start"]}  # fmt: skip
+    print("  CPUs busy (of " + str(os.cpu_count()) + ")          "
+          + ", ".join(f"{name} {share:.2f}" for name, share in busy.items())
+          + f"; total {sum(busy.values()):.2f}")  # fmt: skip
     print(f"backlog run: {drain['events']} events accepted during a night audit, then NE")
     print(f"  events accepted (202)      {held_accept_rate:10,.0f} events/s  (nothing posting)")
     print(f"  backlog drained (ASOK)     {drain_rate:10,.0f} legs/s  (nothing arriving)")
