@@ -1,7 +1,8 @@
 """Benchmark foliogate end to end: signed HTTP events in, FIAS postings out, on loopback.
 
-Three processes, as in production: the PMS simulator (``foliogate sim``, demo hotel), the
-gateway (``foliogate run --config FILE``, a real SQLite journal with ``synchronous=FULL``) and
+Three processes, as in production: the PMS simulator (``foliogate sim``: the demo hotel plus
+``--guests`` generated in-house guests, one per room, 300 by default: a full 300-room hotel),
+the gateway (``foliogate run --config FILE``, a real SQLite journal with ``synchronous=FULL``) and
 this script, which plays the payment platform. It prints:
 
 - **bare driver**: plain blocking sockets and literal bytes doing the same inquiry ``PR`` ->
@@ -17,6 +18,12 @@ this script, which plays the payment platform. It prints:
 - **paced run**: events at ``--rate`` per second (300): p50/p99/max latency from the POST
   leaving this script to the gateway journaling the ``ASOK`` (``posted``), and the 202 latency;
 - the gateway's peak RSS (``VmHWM`` of ``/proc/<pid>/status``).
+
+Which guests: a leg holds its reservation until its outcome and the journey's balance
+read-back are journaled (a later leg of the same reservation must not overtake it or land in
+its balance), so the demo hotel's three in-house guests allow at most three legs on their way
+and measure that rule's round trips more than the gateway; ``--guests 0`` measures exactly
+that. Events go to the guests in turn, as payments of a full hotel would.
 
 Goals (issue 3 section 8): >= 1,000 legs/s posted, p99 <= 50 ms at 300 events/s, >= 50 % of
 the bare driver's rate, <= 150 MB RSS.
@@ -338,9 +345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=300.0, help="paced run, events/s (300)")
     parser.add_argument("--seconds", type=float, default=5.0, help="paced run length (5)")
     parser.add_argument("--bare-pairs", type=int, default=2000, help="bare driver pairs (2000)")
-    parser.add_argument("--guests", type=int, default=0,
-                        help="pay for this many generated in-house guests, one per room, "
-                        "instead of the demo hotel's three (0)")  # fmt: skip
+    parser.add_argument("--guests", type=int, default=300,
+                        help="pay for this many generated in-house guests, one per room (300); "
+                        "0: the demo hotel's three, two of them sharers in one room")  # fmt: skip
     parser.add_argument("--profile", type=Path, help="run the gateway under cProfile into FILE")
     parser.add_argument("--keep", type=Path, help="keep the journal and logs in this directory")
     args = parser.parse_args(argv)
@@ -358,6 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.guests:
         hotel, GUESTS = write_hotel(workdir, args.guests)
         hotel_args = ["--hotel", str(hotel)]
+    print(f"hotel: the demo hotel plus {args.guests} generated in-house guests, one per room; "
+          f"events pay {len(GUESTS)} guests in turn")  # fmt: skip
     sim = start(
         ["-m", "adapters.cli", "sim", *hotel_args,
          "--fias", f"tcp:port={fias_port}:interface=127.0.0.1",
