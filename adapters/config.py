@@ -40,9 +40,10 @@ The file::
     answer_timeout_seconds = 60                 # no answer in time: the leg becomes unknown
     alive_interval_seconds = 300                # FIAS link alive check (LS)
     max_in_flight = 4                           # optional: legs on their way at once (never
-                                                # two of one reservation); default 4 for FIAS
-                                                # (inquiries overlap, postings one at a time),
-                                                # 8 for SOAP (one HTTP exchange each)
+                                                # two of one reservation); default for FIAS 4
+                                                # or twice postings_in_flight (inquiries
+                                                # overlap the postings), 8 for SOAP (one HTTP
+                                                # exchange each)
     approval_threshold = 100000                 # optional: a payment over this many minor
                                                 # units (of currency, after conversion) is
                                                 # held in the exception queue until approved
@@ -58,6 +59,10 @@ The file::
     sales_outlets = { SPA_DEPOSIT = 210, SPA_TREATMENT = 220 }  # transaction code -> SO
     payment_methods = { ONEJOURNEY = "OJ", DEPOSIT_REDEMPTION = "DR" }  # payment type -> PM
     room_payment_method = "ROOM"                # PM for a charge left on the room folio
+    postings_in_flight = 1                      # optional: posting PRs that may await their
+                                                # PA at once (1-16, default 1; each PA is
+                                                # matched by P#; if the link drops, each one
+                                                # awaiting its PA becomes unknown)
 
     [properties.OTHER-HOTEL.soap]               # SOAP profiles only (required there)
     username_env = "FOLIOGATE_OTHER_USER"       # WS-Security / session login credentials

@@ -771,15 +771,6 @@ class SoapChannel:
             self._targets.popitem(last=False)
         return invoices
 
-    def refuse_account(self, leg: Leg) -> None:
-        """Raise :class:`LegMappingError` for an A/R account leg: for a profile that has no
-        account payment operation, rather than posting it to a guest folio."""
-        if self.account_invoices(leg) is not None:
-            raise LegMappingError(
-                f"leg {leg.reference}: A/R account payments are not supported on the "
-                f"{self.protocol} profile (account {leg.confirmation_number}); post by hand"
-            )
-
     def build(self, operation: str, reference: str, **kwargs: Any) -> tuple[bytes, dict[str, str]]:
         """The request envelope (bytes) and HTTP headers for ``operation``.
 
