@@ -202,7 +202,7 @@ class EventRules:
 
         return cls(
             validate=events.validate_event,
-            parse=events.parse_event,
+            parse=events.parse_valid_event,  # _post_event validates first
             canonical=events.canonical_body,
             plan=journeys.plan_legs,
             decode=events.decode_event_json,

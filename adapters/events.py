@@ -180,6 +180,12 @@ def parse_event(obj: object) -> PaymentEvent:
     problems = validate_event(obj)
     if problems:
         raise EventInvalid(problems)
+    return parse_valid_event(obj)
+
+
+def parse_valid_event(obj: object) -> PaymentEvent:
+    """:func:`parse_event` for an object :func:`validate_event` has just accepted (the ingest
+    API validates first, to answer 400 or 404; it need not validate twice)."""
     assert isinstance(obj, dict)  # validate_event refuses anything else
     payment = _present(obj, "payment")
     booking = _present(obj, "booking")

@@ -24,6 +24,7 @@ Threading model and group commit: see :class:`Journal`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import sqlite3
@@ -544,11 +545,18 @@ def _mask_text(text: str) -> str:
     return _TEXT_PAN.sub(mask, text)
 
 
+@functools.lru_cache(maxsize=1024)
+def _normalized_key(key: str) -> str:
+    """``key`` lower-cased with everything but letters and digits dropped (cached: events
+    repeat the same few keys)."""
+    return re.sub(r"[^a-z0-9]", "", key.lower())
+
+
 def _strip_card_data(value: Any, in_card: bool = False) -> Any:
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
-            norm = re.sub(r"[^a-z0-9]", "", str(key).lower())
+            norm = _normalized_key(str(key))
             if norm in _CARD_FIELDS or (in_card and norm == "number"):
                 continue
             if norm in ("cardlast4", "last4") and isinstance(item, str):
