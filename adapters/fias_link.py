@@ -156,6 +156,10 @@ class FiasLinkProtocol(Protocol):
         self.handshake: Deferred[None] = Deferred()
 
     def connectionMade(self) -> None:
+        # Records are small and answered one by one: Nagle's algorithm would hold a record
+        # back until the previous one is acknowledged.
+        if hasattr(self.transport, "setTcpNoDelay"):
+            self.transport.setTcpNoDelay(True)
         self.link._connection_made(self)
 
     def dataReceived(self, data: bytes) -> None:

@@ -141,6 +141,8 @@ class FiasPmsProtocol(Protocol):
         return f"{host}:{port}"
 
     def connectionMade(self) -> None:
+        if hasattr(self.transport, "setTcpNoDelay"):
+            self.transport.setTcpNoDelay(True)  # each answer goes out at once (no Nagle)
         if not self.factory.link_connected(self):
             log.info("FIAS {peer}: refused, a link is up already", peer=self.peer)
             self.state = LinkState.CLOSED
