@@ -37,6 +37,7 @@ Behaviour (reference/fias.md sections 2, 3 and 10 "Mock PMS state machine"):
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable
@@ -131,6 +132,9 @@ class FiasPmsProtocol(Protocol):
         self.records_sent = 0
         self._delayed: list[IDelayedCall] = []
         self._framer = Framer()
+        #: Records received and not answered yet (see _handle_some), and the call that will.
+        self._backlog: collections.deque[bytes | FramingError] = collections.deque()
+        self._later: IDelayedCall | None = None
 
     # -- connection -----------------------------------------------------------------------
 
@@ -153,6 +157,10 @@ class FiasPmsProtocol(Protocol):
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.state = LinkState.CLOSED
+        if self._later is not None and self._later.active():
+            self._later.cancel()
+        self._later = None
+        self._backlog.clear()
         for call in self._delayed:
             if call.active():
                 call.cancel()
@@ -166,38 +174,58 @@ class FiasPmsProtocol(Protocol):
     # -- receiving ------------------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
-        for item in self._framer.feed(data):
-            if self.state is LinkState.CLOSED:
-                return
-            if isinstance(item, FramingError):
-                log.warn(
-                    "FIAS {peer}: framing error ({reason}): {raw!r}",
-                    peer=self.peer,
-                    reason=item.reason,
-                    raw=_masked(item.raw)[:200],
-                )
-                continue
-            self.records_received += 1
-            if self.factory.knobs.take_record():
-                log.info(
-                    "FIAS {peer}: fault close_after_records: closing on {raw!r}",
-                    peer=self.peer,
-                    raw=_masked(item)[:200],
-                )
-                self.state = LinkState.CLOSED
-                self.transport.abortConnection()
-                return
-            try:
-                record = decode_record(item, self.factory.encoding)
-            except FiasDecodeError as exc:
-                log.warn(
-                    "FIAS {peer}: undecodable record ignored: {error}",
-                    peer=self.peer,
-                    error=_masked(str(exc).encode("latin-1", "replace")).decode("latin-1"),
-                )
-                continue
-            log.debug("FIAS {peer} <- {frame!r}", peer=self.peer, frame=_masked(item))
-            self.record_received(record)
+        self._backlog.extend(self._framer.feed(data))
+        if self._later is None:
+            self._handle_some()
+
+    def _handle_some(self) -> None:
+        """Answer the records received, ``records_per_turn`` of them per reactor turn if the
+        factory says so (``foliogate sim``: 1): the answers then go out before the next
+        records are read, as an IFC answers each request as it goes rather than a whole
+        read's worth at once. None (unit tests): all of them now."""
+        self._later = None
+        limit = self.factory.records_per_turn
+        count = 0
+        while self._backlog and self.state is not LinkState.CLOSED:
+            if limit is not None and count >= limit:
+                break
+            self._handle(self._backlog.popleft())
+            count += 1
+        if self._backlog and self.state is not LinkState.CLOSED:
+            self._later = self.factory.clock.callLater(0, self._handle_some)
+        else:
+            self._backlog.clear()
+
+    def _handle(self, item: bytes | FramingError) -> None:
+        if isinstance(item, FramingError):
+            log.warn(
+                "FIAS {peer}: framing error ({reason}): {raw!r}",
+                peer=self.peer,
+                reason=item.reason,
+                raw=_masked(item.raw)[:200],
+            )
+            return
+        self.records_received += 1
+        if self.factory.knobs.take_record():
+            log.info(
+                "FIAS {peer}: fault close_after_records: closing on {raw!r}",
+                peer=self.peer,
+                raw=_masked(item)[:200],
+            )
+            self.state = LinkState.CLOSED
+            self.transport.abortConnection()
+            return
+        try:
+            record = decode_record(item, self.factory.encoding)
+        except FiasDecodeError as exc:
+            log.warn(
+                "FIAS {peer}: undecodable record ignored: {error}",
+                peer=self.peer,
+                error=_masked(str(exc).encode("latin-1", "replace")).decode("latin-1"),
+            )
+            return
+        log.debug("FIAS {peer} <- {frame!r}", peer=self.peer, frame=_masked(item))
+        self.record_received(record)
 
     def record_received(self, record: Record) -> None:
         kind = record.record_type
@@ -660,10 +688,13 @@ class FiasPmsFactory(Factory):
         knobs: FaultKnobs,
         clock: IReactorTime,
         now: Callable[[], dt.datetime] | None = None,
+        records_per_turn: int | None = None,
     ) -> None:
         self.hotel = hotel
         self.knobs = knobs
         self.clock = clock
+        #: Records answered per reactor turn (see FiasPmsProtocol._handle_some); None: all.
+        self.records_per_turn = records_per_turn
         self.now = now or (lambda: dt.datetime.fromtimestamp(clock.seconds()))
         self.encoding = hotel.config.fias.encoding
         self.current: FiasPmsProtocol | None = None

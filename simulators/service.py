@@ -118,7 +118,7 @@ def start_simulator(
         config = hotel if isinstance(hotel, HotelConfig) else load_hotel_config(hotel)
         the_hotel = Hotel(config, now=clock_now)
     knobs = FaultKnobs(the_hotel.config.faults)
-    factory = FiasPmsFactory(the_hotel, knobs, clock=reactor, now=clock_now)
+    factory = FiasPmsFactory(the_hotel, knobs, clock=reactor, now=clock_now, records_per_turn=1)
     control = Site(ControlResource(the_hotel, knobs, link_status=factory.link_status))
     soap_sites = _soap_sites(
         reactor,

@@ -575,3 +575,41 @@ def test_ps_without_p_number_still_counts_as_outstanding(link, factory, clock):
         "PA|RN101|ASOK|" + STAMP,
         "PA|RN101|ASRY|" + STAMP + "CTPS P#(none) still outstanding; wait for its PA|",
     ]
+
+
+def test_records_per_turn_answers_one_request_per_reactor_turn_in_order(hotel, clock):
+    """foliogate sim answers one record per reactor turn (records_per_turn=1): the answer to
+    the first inquiry of a read goes out before the second is handled, as an IFC answers
+    each request as it goes; the order of the answers is the order of the requests."""
+    factory = FiasPmsFactory(
+        hotel, FaultKnobs(hotel.config.faults), clock=clock, now=lambda: NOW, records_per_turn=1
+    )
+    client = Link(factory)
+    assert client.received() == ["LS|" + STAMP]
+    client.send("LD|" + STAMP + "V#1.0|IFWW|", *LINK_RECORDS, "LA|" + STAMP)
+    while client.protocol._later is not None:
+        clock.advance(0)
+    assert client.received()[-1] == "LA|" + STAMP
+    client.send("PR|P#1|WSPOS1|PI101|PMROOM|", "PR|P#2|WSPOS1|PI201|PMROOM|")
+    first = client.received()
+    assert [r.split("|P#")[1].split("|")[0] for r in first] == ["1"]  # the second waits
+    clock.advance(0)
+    second = client.received()
+    assert len(second) == 1 and "|P#2|" in second[0] and second[0].startswith("PL|")
+
+
+def test_a_connection_lost_with_requests_unanswered_answers_nothing_more(hotel, clock):
+    factory = FiasPmsFactory(
+        hotel, FaultKnobs(hotel.config.faults), clock=clock, now=lambda: NOW, records_per_turn=1
+    )
+    client = Link(factory)
+    client.received()
+    client.send("LD|" + STAMP + "V#1.0|IFWW|", *LINK_RECORDS, "LA|" + STAMP)
+    while client.protocol._later is not None:
+        clock.advance(0)
+    client.received()
+    client.send("PR|P#1|WSPOS1|PI101|PMROOM|", "PR|P#2|WSPOS1|PI201|PMROOM|")
+    assert len(client.received()) == 1
+    client.protocol.connectionLost(None)
+    clock.advance(0)
+    assert client.received() == []
