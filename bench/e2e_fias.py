@@ -290,6 +290,7 @@ def run_client(
             yield defer.gatherResults(calls, consumeErrors=True)
             run["all_acked"] = time.time()
             run["cpu_from"] = cpu_seconds(pid)
+            run["cpus_from"] = cpu_of(pids)
             if run.get("hold"):
                 yield treq.post(control + "/night-audit/end", pool=pool)
             # Wait until the gateway has posted everything before the next run.
@@ -302,6 +303,7 @@ def run_client(
             run["drained"] = time.time()
             run["cpu_end"] = cpu_of(pids)
             run["cpu_to"] = cpu_seconds(pid)
+            run["cpus_to"] = cpu_of(pids)
             run["exceptions"] = health["exceptions"]
             yield pool.closeCachedConnections()
 
@@ -333,6 +335,14 @@ def posting_rate(posted: dict[int, float]) -> float:
     if len(posted) < 2:
         return float("nan")
     return (len(posted) - 1) / (max(posted.values()) - min(posted.values()))
+
+
+def print_busy(start: dict[str, float], end: dict[str, float], seconds: float) -> None:
+    """How much of a CPU each process kept busy between two ``cpu_of`` readings."""
+    busy = {name: (end[name] - start[name]) / seconds for name in start}
+    print(f"  CPUs busy (of {os.cpu_count()})          "
+          + ", ".join(f"{name} {share:.2f}" for name, share in busy.items())
+          + f"; total {sum(busy.values()):.2f}")  # fmt: skip
 
 
 # -- main -------------------------------------------------------------------------------------
@@ -442,16 +452,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  legs posted (ASOK)         {legs_rate:10,.0f} legs/s  (first to last posting; "
           f"{end_to_end:,.0f}/s from first POST to drained)")  # fmt: skip
     print(f"  ratio to the bare driver   {legs_rate / bare_rate:10.1%}")
-    seconds = tput["drained"] - tput["started"]
-    busy = {name: (tput["cpu_end"][name] - tput["cpu_start"][name]) / seconds
-            for name in tput["cpu_start"]}  # fmt: skip
-    print("  CPUs busy (of " + str(os.cpu_count()) + ")          "
-          + ", ".join(f"{name} {share:.2f}" for name, share in busy.items())
-          + f"; total {sum(busy.values()):.2f}")  # fmt: skip
+    print_busy(tput["cpu_start"], tput["cpu_end"], tput["drained"] - tput["started"])
     print(f"backlog run: {drain['events']} events accepted during a night audit, then NE")
     print(f"  events accepted (202)      {held_accept_rate:10,.0f} events/s  (nothing posting)")
     print(f"  backlog drained (ASOK)     {drain_rate:10,.0f} legs/s  (nothing arriving)")
     print(f"  ratio to the bare driver   {drain_rate / bare_rate:10.1%}")
+    print_busy(drain["cpus_from"], drain["cpus_to"], drain["drained"] - drain["all_acked"])
     print(f"  gateway CPU per leg        {drain_cpu_ms:10.2f} ms  (user + system; "
           f"{1000 / drain_cpu_ms:,.0f} legs/s if CPU were all it waited for)")  # fmt: skip
     print(f"paced run: {paced['events']} events offered at {offered:,.0f}/s")
