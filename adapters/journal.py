@@ -61,6 +61,9 @@ IN_FLIGHT_AT_RESTART = "in flight at restart"
 #: Wire-log rows wait at most this long (seconds) for a commit to ride along with before one
 #: is made for them alone. Each frame committing on its own cost a commit (an fsync) per frame.
 WIRE_FLUSH_DELAY = 0.05
+#: At the latest this many seconds after the PMS answered, a ``posted`` mark is committed on
+#: its own; usually it rides along with the next ``sent`` mark's commit well before.
+POSTED_FLUSH_DELAY = 0.01
 
 #: Actor name for transitions the gateway makes on its own (operators are named by themselves).
 GATEWAY_ACTOR = "gateway"
@@ -810,8 +813,8 @@ class Journal:
         self._sent_in_transaction: list[tuple[_SentMark, BaseException | None]] = []
         #: ``posted`` marks (leg id, answer status, text) for the next commit, and the leg ids
         #: of those not yet on disk (:meth:`all_legs_posted` counts them as posted).
-        self._posted_pending: list[tuple[int, str | None, str | None]] = []
-        self._posted_in_transaction: list[tuple[int, str | None, str | None]] = []
+        self._posted_pending: list[tuple[int, str | None, str | None, str]] = []
+        self._posted_in_transaction: list[tuple[int, str | None, str | None, str]] = []
         self._posted_ids: set[int] = set()
         self._flush_call: Any = None
         self._flush_delay = 0.0
@@ -859,7 +862,7 @@ class Journal:
             raise
         self._wire_in_transaction = []
         self._balances_in_transaction = []
-        for leg_id, _, _ in self._posted_in_transaction:
+        for leg_id, *_ in self._posted_in_transaction:
             self._posted_ids.discard(leg_id)
         self._posted_in_transaction = []
         call = self._flush_call
@@ -1044,14 +1047,11 @@ class Journal:
         return mark.deferred
 
     def commit_sent(self) -> None:
-        """Commit the queued ``sent`` and ``posted`` marks now (one transaction), if there are
-        any: the dispatcher after handing out legs, the FIAS link after each read (so the
-        answers a read brought, and the sent marks of the postings they free, share it)."""
-        if (
-            (self._sent_pending or self._posted_pending)
-            and self._conn is not None
-            and not self._conn.in_transaction
-        ):
+        """Commit the queued ``sent`` marks now (one transaction, with whatever else is
+        queued: ``posted`` marks, frames), if there are any: the dispatcher after handing out
+        legs, the FIAS link after each read. ``posted`` marks alone wait for the next such
+        commit, at most :data:`POSTED_FLUSH_DELAY`."""
+        if self._sent_pending and self._conn is not None and not self._conn.in_transaction:
             self.flush()
 
     def log_wire(
@@ -1173,12 +1173,12 @@ class Journal:
             return
         marks, self._posted_pending = self._posted_pending, []
         self._posted_in_transaction = marks
-        for leg_id, answer_status, text in marks:
+        for leg_id, answer_status, text, at in marks:
             conn.execute("SAVEPOINT posted")
             try:
                 sets = {"answer_status": answer_status, "reason": text}
                 self._transition_in(
-                    conn, leg_id, LegState.POSTED, action="posted", note=text, sets=sets
+                    conn, leg_id, LegState.POSTED, action="posted", note=text, sets=sets, at=at
                 )
             except Exception:  # e.g. an operator resolved the leg meanwhile: that one only
                 conn.execute("ROLLBACK TO SAVEPOINT posted")
@@ -1909,8 +1909,10 @@ class Journal:
         note: str | None = None,
         sets: dict[str, Any] | None = None,
         increment_attempts: bool = False,
+        at: str | None = None,
     ) -> None:
-        """Move a leg along an edge of :data:`TRANSITIONS` inside the open transaction."""
+        """Move a leg along an edge of :data:`TRANSITIONS` inside the open transaction (at
+        ``at``, a journal timestamp, or now)."""
         row = conn.execute(
             "SELECT state, event_id FROM legs WHERE leg_id = ?", (int(leg_id),)
         ).fetchone()
@@ -1921,7 +1923,7 @@ class Journal:
             raise IllegalTransition(int(leg_id), current, to)
         if to is LegState.REJECTED:
             self.match_generation += 1  # a pending match of this leg may be due again
-        now = _ts(self._now())
+        now = at or _ts(self._now())
         columns = {"state": to.value, "updated_at": now, **(sets or {})}
         assignments = ", ".join(f"{name} = ?" for name in columns)
         if increment_attempts:
@@ -2014,9 +2016,10 @@ class Journal:
         is still ``sent`` on disk and recovery makes it ``unknown`` (never re-sent)."""
         if self._conn is None:
             raise JournalError("the journal is closed")
-        self._posted_pending.append((int(leg_id), answer_status, text))
+        # Journaled with the time of the answer, whenever the commit comes.
+        self._posted_pending.append((int(leg_id), answer_status, text, _ts(self._now())))
         self._posted_ids.add(int(leg_id))
-        self._schedule_flush()
+        self._schedule_flush(POSTED_FLUSH_DELAY)
 
     def mark_rejected(self, leg_id: int, status: str | None, text: str) -> Leg:
         """A terminal answer: the leg goes to the exception queue with the PMS's text."""

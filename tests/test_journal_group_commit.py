@@ -10,8 +10,9 @@ timer runs on a ``task.Clock``. What these tests protect (DESIGN section 5):
   another caller's failing transaction is kept and committed next, never lost;
 - ``posted`` is still committed by ``mark_posted`` itself, and takes the queued marks along;
 - ``submit_posted`` (the dispatcher's way) queues the mark: answers that arrive together share
-  one commit with the next legs' ``sent`` marks, ``all_legs_posted`` counts a queued mark at
-  once, and a gateway that dies before the commit leaves the leg ``sent`` (recovered as
+  one commit with the next legs' ``sent`` marks (alone, they wait ``POSTED_FLUSH_DELAY`` at
+  most), ``all_legs_posted`` counts a queued mark at once, the mark keeps the time of the
+  answer, and a gateway that dies before the commit leaves the leg ``sent`` (recovered as
   ``unknown``, never re-sent);
 - a balance queued with ``queue_balance`` costs no commit of its own, is read back through
   ``balances()`` at once, and is on disk after the next commit.
@@ -34,7 +35,13 @@ from adapters.domain import (
     PaymentKind,
     PlannedLeg,
 )
-from adapters.journal import WIRE_FLUSH_DELAY, IllegalTransition, Journal, JournalError
+from adapters.journal import (
+    POSTED_FLUSH_DELAY,
+    WIRE_FLUSH_DELAY,
+    IllegalTransition,
+    Journal,
+    JournalError,
+)
 
 T0 = dt.datetime(2026, 11, 21, 10, 4, 5, tzinfo=dt.UTC)
 
@@ -244,6 +251,8 @@ def test_a_posted_mark_that_cannot_be_made_fails_alone(rig):
     journal.submit_posted(resolved, "OK")  # a late answer to a leg an operator closed
     journal.submit_posted(good, "OK")
     clock.advance(0)
+    assert on_disk(disk, good) == "sent"  # posted marks alone wait a little for company
+    clock.advance(POSTED_FLUSH_DELAY)
     assert (on_disk(disk, good), on_disk(disk, resolved)) == ("posted", "resolved")
 
 
@@ -262,3 +271,21 @@ def test_a_gateway_that_dies_before_the_posted_commit_recovers_the_leg_as_unknow
         assert again.leg(leg_id).state is LegState.UNKNOWN
     finally:
         again.close()
+
+
+def test_a_posted_mark_alone_commits_after_the_delay_with_the_time_of_the_answer(tmp_path):
+    now = [T0]
+    clock = task.Clock()
+    path = str(tmp_path / "journal.sqlite")
+    journal = Journal(path, reactor=clock, now=lambda: now[0])
+    try:
+        leg_id = record(journal, 1)
+        journal.mark_sent(leg_id, 1)
+        journal.submit_posted(leg_id, "OK")
+        now[0] = T0 + dt.timedelta(seconds=5)  # the commit comes later than the answer
+        clock.advance(POSTED_FLUSH_DELAY)
+        (posted,) = [a for a in journal.history(leg_id=leg_id) if a.action == "posted"]
+        assert posted.time == T0
+        assert journal.leg(leg_id).state is LegState.POSTED
+    finally:
+        journal.close()
