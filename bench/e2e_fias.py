@@ -455,6 +455,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_busy(tput["cpu_start"], tput["cpu_end"], tput["drained"] - tput["started"])
     print(f"backlog run: {drain['events']} events accepted during a night audit, then NE")
     print(f"  events accepted (202)      {held_accept_rate:10,.0f} events/s  (nothing posting)")
+    ingest_ms = (drain["cpus_from"]["gateway"] - drain["cpu_start"]["gateway"]) * 1000
+    print(f"  gateway CPU per event      {ingest_ms / drain['events']:10.2f} ms  (ingest alone)")
     print(f"  backlog drained (ASOK)     {drain_rate:10,.0f} legs/s  (nothing arriving)")
     print(f"  ratio to the bare driver   {drain_rate / bare_rate:10.1%}")
     print_busy(drain["cpus_from"], drain["cpus_to"], drain["drained"] - drain["all_acked"])
