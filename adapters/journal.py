@@ -328,7 +328,8 @@ class MatchStatus(StrEnum):
 
 @dataclass(frozen=True)
 class Flag:
-    """Something about an event an operator should see (``kind``: ``amount_mismatch``)."""
+    """Something about an event an operator should see (``kind``: ``amount_mismatch``,
+    ``duplicate_payment``)."""
 
     event_id: str
     kind: str
@@ -1358,7 +1359,9 @@ class Journal:
         conn: sqlite3.Connection, event: PaymentEvent
     ) -> list[tuple[str, str, str]]:
         """(kind, detail, earlier event) for each earlier captured payment of the same
-        ``transaction_id`` whose amount differs (issue 5 section 1)."""
+        ``transaction_id``: its amount differs (issue 5 section 1), or it is the same amount:
+        the same payment again under another event id (posting it would book the money
+        twice; a repeat of the same event id is answered 200 and never gets here)."""
         payment = event.payment
         if payment is None or str(event.type) != "payment.succeeded":
             return []
@@ -1370,7 +1373,17 @@ class Journal:
         ).fetchall()
         flags = []
         for earlier, amount, currency in rows:
-            if (amount, currency) != (payment.amount, payment.currency):
+            if (amount, currency) == (payment.amount, payment.currency):
+                flags.append(
+                    (
+                        "duplicate_payment",
+                        f"the same {format_minor(amount, currency)} with the same "
+                        f"transaction_id {payment.transaction_id} as {earlier}: the same "
+                        "payment again under another event id?",
+                        earlier,
+                    )
+                )
+            else:
                 flags.append(
                     (
                         "amount_mismatch",

@@ -44,7 +44,7 @@ def sample_event(event_id: str = "evt_1", **changes) -> dict:
             "kind": "deposit",
             "amount": 5000,
             "currency": "GBP",
-            "transaction_id": "pi_3Nx",
+            "transaction_id": f"pi_{event_id}",  # one payment per event
             "method": "onejourney",
             "card_type": "VISA",
             "card_last4": "4242",

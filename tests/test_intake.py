@@ -453,20 +453,37 @@ def test_a_different_amount_for_the_same_transaction_is_flagged_and_held_for_rev
     journal, intake, prop
 ):
     record(journal, intake, prop, event())
-    (same,) = record(journal, intake, prop, event(event_id="evt_same")).legs
-    assert journal.flags("evt_same") == [] and same.state is LegState.PLANNED
-
     (leg,) = record(journal, intake, prop, event(event_id="evt_more", payment__amount=6000)).legs
-    flag, other = journal.event("evt_more").flags  # one per earlier payment it differs from
+    (flag,) = journal.event("evt_more").flags
     assert (flag.kind, flag.related_event_id, flag.created_at) == ("amount_mismatch", "evt_pay", T0)
-    assert other.related_event_id == "evt_same"
     assert flag.detail == (
         "amount 60.00 GBP differs from 50.00 GBP of evt_pay, an earlier payment with the same "
         "transaction_id pi_1"
     )
     assert (leg.state, journal.hold_of(leg.leg_id)) == (LegState.REJECTED, "review")
-    assert leg.reason == f"held for review: {flag.detail}; {other.detail}"
+    assert leg.reason == f"held for review: {flag.detail}"
     assert journal.flags("evt_pay") == []  # the earlier one is not changed after the fact
+
+
+def test_the_same_payment_again_under_another_event_id_is_held_not_posted_twice(
+    journal, intake, prop
+):
+    """Same transaction_id, same amount, a new event_id: the money was taken once; posting
+    both would book it twice. Held for review (an operator approves it if it really is a
+    second payment); one flag per earlier payment of the transaction."""
+    record(journal, intake, prop, event())
+    (leg,) = record(journal, intake, prop, event(event_id="evt_again")).legs
+    (flag,) = journal.event("evt_again").flags
+    assert (flag.kind, flag.related_event_id) == ("duplicate_payment", "evt_pay")
+    assert flag.detail == (
+        "the same 50.00 GBP with the same transaction_id pi_1 as evt_pay: the same payment "
+        "again under another event id?"
+    )
+    assert (leg.state, journal.hold_of(leg.leg_id)) == (LegState.REJECTED, "review")
+    assert leg.reason == f"held for review: {flag.detail}"
+    (third,) = record(journal, intake, prop, event(event_id="evt_third", payment__amount=7000)).legs
+    assert [f.kind for f in journal.flags("evt_third")] == ["amount_mismatch"] * 2
+    assert journal.flags("evt_pay") == []
 
 
 def test_the_mismatch_compares_the_amounts_as_received_not_converted(journal, intake, prop):
@@ -477,7 +494,9 @@ def test_the_mismatch_compares_the_amounts_as_received_not_converted(journal, in
 
 def test_no_search_runs_for_what_an_operator_closed_meanwhile(journal, intake, prop):
     record(journal, intake, prop, event(booking__confirmation_number=""))
-    (leg,) = record(journal, intake, prop, event(event_id="evt_leg")).legs
+    (leg,) = record(
+        journal, intake, prop, event(event_id="evt_leg", payment__transaction_id="pi_2")
+    ).legs
     journal.mark_sent(leg.leg_id, 3)
     journal.mark_rejected(leg.leg_id, "NG", "no reservation G#123456")
     journal.request_match("evt_leg", "no reservation G#123456", leg_id=leg.leg_id)
