@@ -1037,17 +1037,24 @@ class _Suite:
             self.wait("redeem"),
             self.legs("redeem", leg=0, states="rejected", attempts=1, reason=reason),
             {"expect": "wire", "of": "redeem", "leg": 0, "postings": 1},
-            {
-                "expect": "exceptions",
-                "entries": [{"of": "redeem", "leg": 0, "state": "rejected", "reason": reason}],
-            },
         ]
+        entries = [{"of": "redeem", "leg": 0, "state": "rejected", "reason": reason}]
+        if not self.one_leg:
+            # The negative sale on the deposit code must not post without the revenue it
+            # balances: it joins the rejected leg in the exception queue, unsent.
+            waits = "of the same journey is rejected"
+            steps += [
+                self.legs("redeem", leg=1, states="rejected", attempts=0, reason=waits),
+                {"expect": "wire", "of": "redeem", "leg": 1, "postings": 0},
+            ]
+            entries.append({"of": "redeem", "leg": 1, "state": "rejected", "reason": waits})
+        steps.append({"expect": "exceptions", "entries": entries})
         return self.entry(
             "unknown-code",
             (
                 f"The PMS no longer knows the revenue code {code}: the posting is rejected once "
-                "with the PMS's text and waits in the exception queue; it is never retried on "
-                "its own."
+                "with the PMS's text and waits in the exception queue (the journey's later legs "
+                "join it there, unsent); it is never retried on its own."
             ),
             steps,
             "rejected once with the PMS's text (" + reason + ")",

@@ -6,7 +6,9 @@ keeps the rules of issue 3 section 4 and DESIGN section 5:
 
 - Legs go out in order of arrival. A later leg of a reservation never overtakes an earlier pending
   one: once a leg of a reservation has to wait, every later leg of that reservation waits too.
-  (Legs already in the exception queue do not block later ones; the operator decides about them.)
+  (Legs already in the exception queue do not block later ones; the operator decides about them.
+  Except within one journey: a leg whose event has an earlier leg rejected or unknown joins it
+  in the exception queue unsent, so a deposit's payment never posts without its charge.)
 - Up to ``max_in_flight`` legs are on their way at once (SOAP: one HTTP exchange each), but
   never two of one reservation: a leg holds its reservation until its outcome, and after a
   journey's last leg the balance read-back, are journaled.
@@ -525,6 +527,10 @@ class Dispatcher:
                     blocked.add(conf)
                     self._hold_for_guest(leg, now)
                     continue
+                trouble = self.journal.earlier_leg_in_trouble(leg)
+                if trouble is not None:
+                    self._journey_broken(leg, *trouble)
+                    continue
                 found = leg
                 break
             if found is None:
@@ -534,6 +540,26 @@ class Dispatcher:
         if not chosen and earliest is not None:
             self._schedule_timer((earliest - now).total_seconds())
         return chosen
+
+    def _journey_broken(self, leg: Leg, reference: str, state: str, reason: str | None) -> None:
+        """An earlier leg of this leg's journey is in the exception queue: this one joins it
+        there, unsent (a deposit's payment must not post without its charge, a redemption
+        without the revenue it pays). The operator retries or resolves the earlier leg, then
+        this one."""
+        text = (
+            f"not sent: leg {reference} of the same journey is {state}"
+            + (f" ({reason})" if reason else "")
+            + "; retry or resolve that leg first, then retry this one"
+        )
+        self.journal.mark_rejected(leg.leg_id, None, text)
+        log.warn(
+            "leg {leg} of {event_id} on {property} not sent: {reason}",
+            leg=leg.reference,
+            leg_id=leg.leg_id,
+            event_id=leg.event_id,
+            property=self.prop.name,
+            reason=text,
+        )
 
     def _hold_for_guest(self, leg: Leg, now: dt.datetime) -> None:
         departed = getattr(self.channel, "guest_departed", None)

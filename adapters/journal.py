@@ -1580,6 +1580,21 @@ class Journal:
             after = rows[-1][0]
             batch = min(batch * 2, 256)
 
+    def earlier_leg_in_trouble(self, leg: Leg) -> tuple[str, str, str | None] | None:
+        """For a leg after the first of its event: (reference, state, reason) of the first
+        earlier leg of the same event in the exception queue (rejected, not to be posted by
+        hand, or unknown), or None. A journey's later legs must not post without it (a
+        deposit's payment without its charge, a redemption without its revenue)."""
+        if leg.leg_index == 0:
+            return None
+        row = self._db.execute(
+            "SELECT reference, state, reason FROM legs WHERE event_id = ? AND leg_index < ?"
+            " AND (state = 'unknown' OR (state = 'rejected' AND by_hand = 0))"
+            " ORDER BY leg_index LIMIT 1",
+            (leg.event_id, leg.leg_index),
+        ).fetchone()
+        return None if row is None else (row[0], row[1], row[2])
+
     def exceptions(self, property: str | None = None) -> list[Leg]:
         """The exception queue: rejected and unknown legs, in arrival order."""
         return self.legs(state=EXCEPTION_STATES, property=property)

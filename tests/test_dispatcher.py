@@ -338,3 +338,28 @@ def test_under_random_answer_orders_each_reservation_posts_in_arrival_order_exac
     for refs in arrival.values():
         for ref in refs:
             assert r.state(ref) is LegState.POSTED
+
+
+@pytest.mark.parametrize("answer", [PostingResult.REJECTED, PostingResult.UNKNOWN])
+def test_a_journeys_later_leg_joins_its_rejected_or_unknown_leg_unsent(rig, answer):
+    """A deposit's payment must not post without its charge: when an event's first leg ends
+    rejected or unknown, its second leg goes to the exception queue unsent, naming the leg
+    it waits for. Another event of the same reservation is not held by either."""
+    r = rig(max_in_flight=1)
+    journey = r.event("111", legs=2)
+    other = r.event("111")
+    r.dispatcher.wake()
+    r.run()
+    assert r.channel.written == [f"{journey}/0"]
+    r.channel.answer(f"{journey}/0", answer)
+    r.run()
+    assert r.channel.written == [f"{journey}/0", f"{other}/0"]  # the journey's leg 1 is not
+    first, second = r.journal.event(journey).legs
+    assert first.state is {"rejected": LegState.REJECTED, "unknown": LegState.UNKNOWN}[
+        answer.value
+    ]
+    assert (second.state, second.attempts) == (LegState.REJECTED, 0)
+    assert second.reason == (
+        f"not sent: leg {journey}/0 of the same journey is {first.state.value} ({first.reason});"
+        " retry or resolve that leg first, then retry this one"
+    )
