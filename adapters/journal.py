@@ -494,6 +494,9 @@ class _Submission:
 # ---------------------------------------------------------------------------------------------
 
 _WIRE_DIGIT_RUN = re.compile(rb"[0-9]{13,}")
+#: Every digit -> "0", every other byte -> "x": 13 zeros in a row mean a run to mask.
+_DIGITS_ONLY = bytes(48 if 48 <= b <= 57 else 120 for b in range(256))
+_THIRTEEN_DIGITS = b"0" * 13
 # A card number as people write it: 13 to 19 digits, optionally grouped by spaces or dashes.
 _TEXT_PAN = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
 # Field names that carry a full card number or sensitive authentication data (normalized:
@@ -524,6 +527,8 @@ def mask_wire(raw: bytes) -> bytes:
     >>> mask_wire(b"PR|TA5000|CN4111111111111111|")
     b'PR|TA5000|CN************1111|'
     """
+    if _THIRTEEN_DIGITS not in raw.translate(_DIGITS_ONLY):
+        return raw  # the usual case, found at C speed
     return _WIRE_DIGIT_RUN.sub(lambda m: b"*" * (len(m.group()) - 4) + m.group()[-4:], raw)
 
 

@@ -4,6 +4,8 @@ LogIn passwords and Luhn-valid 13-19 digit runs, on any bytes, even malformed on
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from protocols.htng import rezlynx
@@ -94,3 +96,25 @@ def test_multiline_password_text_is_masked_entirely():
 def test_luhn_check():
     assert luhn_valid("79927398713")
     assert not luhn_valid("79927398710")
+
+
+_PIECES = st.sampled_from(
+    [b"4111", b"1111", b" ", b"-", b"--", b"  ", b"<a>", b"</a>", b"9", b"12", b"x", b"\x00",
+     b"<Password>", b"</Password>", b"4242424242424242", b"2026-11-22T02:35:13"]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(parts=st.lists(_PIECES, max_size=30))
+def test_the_quick_check_never_skips_what_the_patterns_would_mask(parts):
+    """mask_secrets and mask_wire skip their digit patterns when a C-speed check finds no run
+    long enough; the result must be what the patterns alone give."""
+    from adapters.journal import _WIRE_DIGIT_RUN, mask_wire
+    from protocols.soap.masking import _DIGIT_RUN, _PASSWORD, MASK, _mask_card, mask_secrets
+
+    data = b"".join(parts)
+    plain = _PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), data)
+    assert mask_secrets(data) == _DIGIT_RUN.sub(_mask_card, plain)
+    assert mask_wire(data) == _WIRE_DIGIT_RUN.sub(
+        lambda m: b"*" * (len(m.group()) - 4) + m.group()[-4:], data
+    )
