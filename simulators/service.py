@@ -199,7 +199,10 @@ def _soap_sites(
     }
     access = soap_access(hotel.config, environ)
     return {
-        profile: (endpoint, kinds[profile](hotel, knobs, access, clock=reactor, now=now))
+        profile: (
+            endpoint,
+            kinds[profile](hotel, knobs, access, clock=reactor, now=now, one_per_turn=True),
+        )
         for profile, endpoint in wanted.items()
     }
 

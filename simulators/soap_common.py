@@ -40,6 +40,7 @@ callbacks; default: the same credentials).
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import os
 from collections.abc import Callable, Mapping
@@ -253,8 +254,15 @@ class SoapPmsResource(Resource):
         now: Callable[[], dt.datetime],
         new_message_id: Callable[[], str] = random_message_id,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        one_per_turn: bool = False,
     ) -> None:
         super().__init__()
+        #: Answer at most one request per reactor turn (``foliogate sim``): requests that
+        #: arrive together are answered one after the other, each answer going out before the
+        #: next request is handled, as a PMS that works through its requests one by one.
+        self.one_per_turn = one_per_turn
+        self._turn_taken = False
+        self._queued: collections.deque[Request] = collections.deque()
         self.hotel = hotel
         self.knobs = knobs
         self.access = access
@@ -461,6 +469,33 @@ class SoapPmsResource(Resource):
     # -- POST: the pipeline ---------------------------------------------------------------
 
     def render_POST(self, request: Request) -> bytes | int:
+        if not self.one_per_turn:
+            return self._render_post(request)
+        if self._turn_taken:
+            self._queued.append(request)
+            return NOT_DONE_YET
+        self._turn_taken = True
+        self.clock.callLater(0, self._next_turn)
+        return self._render_post(request)
+
+    def _next_turn(self) -> None:
+        """A new reactor turn: answer the next queued request, if any (its answer goes out
+        at the end of this turn), and keep the turn taken until the next one."""
+        self._turn_taken = False
+        while self._queued:
+            request = self._queued.popleft()
+            if request.finished or getattr(request, "_disconnected", False):
+                continue  # the client went away while it waited
+            self._turn_taken = True
+            self.clock.callLater(0, self._next_turn)
+            body = self._render_post(request)
+            if body is not NOT_DONE_YET:
+                assert isinstance(body, bytes)
+                request.write(body)
+                request.finish()
+            return
+
+    def _render_post(self, request: Request) -> bytes | int:
         if self.knobs.take_request_drop():
             log.info("{profile}: fault drop_requests: connection closed", profile=self.profile)
             _close_connection(request)

@@ -505,3 +505,64 @@ def test_sim_process_serves_the_soap_profiles_it_is_asked_for_until_sigterm():
         process.kill()
         process.stdout.close()
         process.stderr.close()
+
+
+class Turns:
+    """A reactor's callLater(0) as the real reactor runs it: what is scheduled during a turn
+    runs in the next one (twisted.internet.task.Clock would run it in the same advance)."""
+
+    def __init__(self) -> None:
+        self.calls: list[Any] = []
+
+    def callLater(self, delay: float, f: Any, *args: Any) -> None:  # noqa: N802 (Twisted's name)
+        assert delay == 0
+        self.calls.append((f, args))
+
+    def turn(self) -> None:
+        calls, self.calls = self.calls, []
+        for f, args in calls:
+            f(*args)
+
+
+def test_one_request_per_turn_answers_requests_that_came_together_one_after_the_other():
+    """foliogate sim's SOAP endpoints (one_per_turn): the first request of a reactor turn is
+    answered at once; one that arrives in the same turn waits for the next turn (so the
+    first answer goes out before it is handled); a client that left meanwhile is skipped."""
+    from twisted.web.server import NOT_DONE_YET
+    from twisted.web.test.requesthelper import DummyRequest
+
+    from simulators.soap_opera_htng import OperaHtngResource
+
+    turns = Turns()
+    hotel = Hotel.from_file(REPO / "simulators" / "hotels" / "demo.toml", now=lambda: LEDGER_NOW)
+    access = soap_access(hotel.config, {})
+    resource = OperaHtngResource(
+        hotel, FaultKnobs(hotel.config.faults), access, clock=turns, now=lambda: NOW,
+        one_per_turn=True,
+    )  # fmt: skip
+    handled: list[str] = []
+
+    def render(request: Any) -> bytes:
+        handled.append(request.name)
+        return request.name.encode()
+
+    resource._render_post = render  # type: ignore[method-assign]
+    requests = []
+    for name in ("first", "second", "gone", "third"):
+        request = DummyRequest([b""])
+        request.method = b"POST"
+        request.name = name
+        requests.append(request)
+    first, second, gone, third = requests
+    assert resource.render_POST(first) == b"first"
+    assert [resource.render_POST(r) for r in (second, gone, third)] == [NOT_DONE_YET] * 3
+    assert handled == ["first"]
+    turns.turn()
+    assert handled == ["first", "second"] and second.written == [b"second"] and second.finished
+    gone._disconnected = True  # the client left while it waited
+    turns.turn()
+    assert handled == ["first", "second", "third"] and third.finished
+    turns.turn()
+    turns.turn()
+    assert handled == ["first", "second", "third"] and turns.calls == []
+    assert resource.render_POST(third) == b"third"  # a new turn: answered at once
