@@ -91,6 +91,10 @@ class RezlynxChannel(SoapChannel):
         soap = prop.soap
         self.site_id = (getattr(soap, "hotel_code", None) if soap else None) or prop.name
         self.session_id: str | None = None
+        #: reference -> (operation, session, envelope, headers) built by post()'s schema check
+        #: with the session then current: the first call sends it rather than build it again
+        #: (a rezlynx envelope holds nothing but the session and the arguments).
+        self._prebuilt: dict[str, tuple[str, str, bytes, dict[str, str]]] = {}
         self._login_waiters: list[Deferred[str]] | None = None
         #: How many LogIn calls went out (for tests and the log).
         self.logins = 0
@@ -166,8 +170,12 @@ class RezlynxChannel(SoapChannel):
             )
         operation, kwargs = self.request_for(leg)
         # Check against the schema now, so a mapping error is raised before anything happens.
-        self.build(operation, leg.reference,
-                   SessionID=self.session_id or _SCHEMA_CHECK_SESSION, **kwargs)  # fmt: skip
+        session = self.session_id
+        data, headers = self.build(
+            operation, leg.reference, SessionID=session or _SCHEMA_CHECK_SESSION, **kwargs
+        )
+        if session is not None:
+            self._prebuilt[leg.reference] = (operation, session, data, headers)
         return self._post(leg, operation, kwargs)
 
     # -- posting -------------------------------------------------------------------------------
@@ -207,6 +215,8 @@ class RezlynxChannel(SoapChannel):
             return self._result_outcome(leg, result)
         except Exception:
             return self.failed_outcome(leg, sent)
+        finally:
+            self._prebuilt.pop(leg.reference, None)
 
     def _result_outcome(self, leg: Leg, result: rezlynx.CallResult) -> PostingOutcome:
         disposition = result.disposition
@@ -235,7 +245,11 @@ class RezlynxChannel(SoapChannel):
         relogged = False
         while True:
             session = yield self.session(reference)
-            data, headers = self.build(operation, reference, SessionID=session, **kwargs)
+            prebuilt = self._prebuilt.pop(reference, None)
+            if prebuilt is not None and prebuilt[:2] == (operation, session):
+                data, headers = prebuilt[2], prebuilt[3]
+            else:
+                data, headers = self.build(operation, reference, SessionID=session, **kwargs)
             reply = yield self.exchange(operation, data, headers, reference, only=only)
             result = _call_result(reply, operation)
             if result is None or result.exception_code != _SESSION_EXPIRED or relogged:

@@ -127,6 +127,31 @@ def test_the_session_is_reused(rezlynx):
 
 
 @pytest_twisted.inlineCallbacks
+def test_with_a_session_the_schema_checked_envelope_is_the_one_sent(rezlynx):
+    """post() builds and checks the envelope at once (a mapping error is raised before
+    anything happens); with a session already open, that same envelope is sent, not built a
+    second time; after a session expiry the retry is built anew with the new session."""
+    pms, channel, hooks = yield rezlynx(
+        ScriptedPms().then(
+            logged_in("S-1"), result("PostToRoom"), result("PostToRoom", EXPIRED),
+            logged_in("S-2"), result("PostToRoom"),
+        )
+    )  # fmt: skip
+    yield channel.post(leg(code="SPA_TREATMENT", reference="evt_1/0"))
+    built = []
+    real_build = channel.build
+    channel.build = lambda *a, **k: built.append((a[0], k.get("SessionID"))) or real_build(*a, **k)
+    outcome = yield channel.post(leg(code="SPA_TREATMENT", reference="evt_1/1"))
+    assert outcome.result is PostingResult.POSTED
+    assert operations(pms) == ["LogIn", "PostToRoom", "PostToRoom", "LogIn", "PostToRoom"]
+    # the check (sent as is), the new LogIn, then the retry's own envelope
+    assert built == [("PostToRoom", "S-1"), ("LogIn", None), ("PostToRoom", "S-2")]
+    sessions = [body_payload(r.body).findtext("{*}SessionID") for r in pms.received[2::2]]
+    assert sessions == ["S-1", "S-2"]
+    assert channel._prebuilt == {}
+
+
+@pytest_twisted.inlineCallbacks
 def test_session_expiry_logs_in_again_and_posts_once(rezlynx):
     """7007: log in again, send the same call (same Reference) once with the new session."""
     pms, channel, hooks = yield rezlynx(
