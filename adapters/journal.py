@@ -1180,34 +1180,31 @@ class Journal:
         marks, self._posted_pending = self._posted_pending, []
         self._posted_in_transaction = marks
         for leg_id, answer_status, text, at in marks:
-            conn.execute("SAVEPOINT posted")
+            # _transition_in refuses (UnknownLeg, IllegalTransition) before it writes
+            # anything, so no savepoint is needed; any other error fails the transaction.
             try:
                 sets = {"answer_status": answer_status, "reason": text}
                 self._transition_in(
                     conn, leg_id, LegState.POSTED, action="posted", note=text, sets=sets, at=at
                 )
-            except Exception:  # e.g. an operator resolved the leg meanwhile: that one only
-                conn.execute("ROLLBACK TO SAVEPOINT posted")
+            except (UnknownLeg, IllegalTransition):  # e.g. an operator resolved it meanwhile
                 log.failure("leg {leg_id} could not be marked posted", leg_id=leg_id)
-            conn.execute("RELEASE SAVEPOINT posted")
 
     def _apply_sent_marks(self, conn: sqlite3.Connection) -> None:
         if not self._sent_pending:
             return
         marks, self._sent_pending = self._sent_pending, []
-        applied: list[tuple[_SentMark, BaseException | None]] = []
+        # All of them, from the start: if the transaction fails, the rollback requeues them.
+        applied: list[tuple[_SentMark, BaseException | None]] = [(m, None) for m in marks]
         self._sent_in_transaction = applied
-        for mark in marks:
-            conn.execute("SAVEPOINT sent")
+        for i, mark in enumerate(marks):
+            # _transition_in refuses (UnknownLeg, IllegalTransition) before it writes
+            # anything, so no savepoint is needed; any other error fails the transaction.
             try:
                 change = _sent_change(mark.posting_number)
                 self._transition_in(conn, mark.leg_id, LegState.SENT, **change)
-            except Exception as exc:  # e.g. an operator changed the leg meanwhile: that one fails
-                conn.execute("ROLLBACK TO SAVEPOINT sent")
-                applied.append((mark, exc))
-            else:
-                applied.append((mark, None))
-            conn.execute("RELEASE SAVEPOINT sent")
+            except (UnknownLeg, IllegalTransition) as exc:  # e.g. an operator changed the leg
+                applied[i] = (mark, exc)
 
     def _record(
         self,
@@ -1558,6 +1555,8 @@ class Journal:
         step sorts the backlog either. Legs changed while the iteration runs are seen as they
         are when their batch is read. ``exclude``: confirmation numbers whose legs are left
         out (the dispatcher's reservations with a leg on its way), filtered inside SQLite.
+        The legs come without their operator notes (``notes`` is empty: the dispatcher never
+        reads them, and they cost a query per batch).
         """
         states = sorted(s.value for s in PENDING_STATES)
         skip = tuple(exclude)
@@ -1577,9 +1576,8 @@ class Journal:
             for state in states:
                 params += [property, state, after, *skip, batch]
             rows = conn.execute(sql, (*params, batch)).fetchall()
-            notes = self._notes(conn, [row[1] for row in rows])
             for row in rows:
-                yield self._row_to_leg(conn, row[1:], notes.get(row[1], ()))
+                yield self._row_to_leg(conn, row[1:], ())
             if len(rows) < batch:
                 return
             after = rows[-1][0]
@@ -1945,7 +1943,8 @@ class Journal:
         at: str | None = None,
     ) -> None:
         """Move a leg along an edge of :data:`TRANSITIONS` inside the open transaction (at
-        ``at``, a journal timestamp, or now)."""
+        ``at``, a journal timestamp, or now). Refuses (:class:`UnknownLeg`,
+        :class:`IllegalTransition`) before it writes anything."""
         row = conn.execute(
             "SELECT state, event_id FROM legs WHERE leg_id = ?", (int(leg_id),)
         ).fetchone()
