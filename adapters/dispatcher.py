@@ -342,11 +342,37 @@ class Dispatcher:
             raise RuntimeError(f"posting for an unknown leg {leg_reference}")
         return self.journal.submit_sent(leg_id, posting_number)
 
+    def on_late_answer(self, leg_reference: str, posting_number: int, answer: Any) -> None:
+        """A PA came for a posting after it was reported unknown: the leg stays unknown (an
+        operator decides), but the answer is noted on it, where the operator will look."""
+        leg_id = self.journal.leg_id_of(leg_reference)
+        status = getattr(answer, "answer_status", None)
+        text = getattr(answer, "clear_text", None)
+        note = (
+            f"late PA from the PMS for P#{posting_number} after the leg went unknown: "
+            f"AS {status}" + (f" ({text})" if text else "")
+            + "; not acted on: check the folio on the PMS and resolve the leg"
+        )
+        log.warn(
+            "leg {leg} on {property}: {note}",
+            leg=leg_reference,
+            leg_id=leg_id,
+            property=self.prop.name,
+            note=note,
+        )
+        if leg_id is not None:
+            self.journal.add_note(leg_id, note, action="late-answer")
+
     def on_frame(
         self, direction: str, payload: bytes, leg_reference: str | None, protocol: str = "fias"
     ) -> None:
-        """Keep one wire message (FIAS frame, SOAP envelope) in the journal, keyed by leg."""
-        leg_id = self._current.get(leg_reference) if leg_reference else None
+        """Keep one wire message (FIAS frame, SOAP envelope) in the journal, keyed by leg
+        (also a late FIAS PA's: the link names the leg of a posting that went unknown)."""
+        leg_id = None
+        if leg_reference:
+            leg_id = self._current.get(leg_reference)
+            if leg_id is None and protocol == "fias" and direction == "in":
+                leg_id = self.journal.leg_id_of(leg_reference)
         self.journal.log_wire(direction, protocol, payload, property=self.prop.name, leg_id=leg_id)
 
     def stop(self) -> None:

@@ -167,6 +167,7 @@ class Gateway:
             on_frame=lambda direction, payload, ref: holder["d"].on_frame(direction, payload, ref),
             on_posting_written=lambda ref, number: holder["d"].on_posting_written(ref, number),
             on_read_done=journal.commit_sent,
+            on_late_answer=lambda ref, n, pa: holder["d"].on_late_answer(ref, n, pa),
             pipeline=2 * self._max_in_flight(prop),
             posting_lanes=prop.fias.postings_in_flight,
         )

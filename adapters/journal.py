@@ -61,6 +61,10 @@ IN_FLIGHT_AT_RESTART = "in flight at restart"
 #: Wire-log rows wait at most this long (seconds) for a commit to ride along with before one
 #: is made for them alone. Each frame committing on its own cost a commit (an fsync) per frame.
 WIRE_FLUSH_DELAY = 0.05
+#: History actions shown as a leg's notes: an operator's retry and resolve, and the notes the
+#: gateway adds (a late FIAS PA, a late htng-async result).
+NOTE_ACTIONS = frozenset({"retry", "resolve", "note", "late-answer", "late-result"})
+_NOTE_ACTIONS_SQL = ", ".join(f"'{action}'" for action in sorted(NOTE_ACTIONS))
 #: At the latest this many seconds after the PMS answered, a ``posted`` mark is committed on
 #: its own; usually it rides along with the next ``sent`` mark's commit well before.
 POSTED_FLUSH_DELAY = 0.01
@@ -1486,15 +1490,16 @@ class Journal:
 
     @staticmethod
     def _notes(conn: sqlite3.Connection, leg_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
-        """Operator notes (retry, resolve) per leg, oldest first, for many legs in few queries
-        (one query per leg made reading a backlog of legs cost a query each)."""
+        """Notes (an operator's retry and resolve, the gateway's notes) per leg, oldest first,
+        for many legs in few queries (one query per leg made reading a backlog cost a query
+        each)."""
         notes: dict[int, list[str]] = {}
         for start in range(0, len(leg_ids), 500):  # SQLite's bound-parameter limit is 999+
             chunk = leg_ids[start : start + 500]
             marks = ", ".join("?" * len(chunk))
             for leg_id, t, actor, action, note in conn.execute(
                 "SELECT leg_id, time, actor, action, note FROM history"  # noqa: S608
-                f" WHERE leg_id IN ({marks}) AND action IN ('retry', 'resolve') ORDER BY id",
+                f" WHERE leg_id IN ({marks}) AND action IN ({_NOTE_ACTIONS_SQL}) ORDER BY id",
                 tuple(chunk),
             ):
                 notes.setdefault(leg_id, []).append(f"{t} {actor} {action}: {note}")
@@ -2097,6 +2102,34 @@ class Journal:
         return self._transition(
             leg_id, LegState.RESOLVED, actor=operator, action="resolve", note=note
         )
+
+    def add_note(
+        self, leg_id: int, note: str, *, action: str = "note", actor: str = GATEWAY_ACTOR
+    ) -> None:
+        """Journal a note on a leg without changing its state (a late answer from the PMS
+        for a leg that went unknown): in its history and among its notes. ``action``: one of
+        :data:`NOTE_ACTIONS` other than an operator's."""
+        if action not in NOTE_ACTIONS:
+            raise ValueError(f"action must be one of {sorted(NOTE_ACTIONS)}, not {action!r}")
+        if not note or not note.strip():
+            raise ValueError("a note needs text")
+
+        def work(conn: sqlite3.Connection) -> None:
+            row = conn.execute(
+                "SELECT event_id FROM legs WHERE leg_id = ?", (int(leg_id),)
+            ).fetchone()
+            if row is None:
+                raise UnknownLeg(f"no leg {leg_id}")
+            self._history(conn, _ts(self._now()), row[0], int(leg_id), None, None, actor,
+                          action, note)  # fmt: skip
+
+        self._run(work)
+
+    def leg_id_of(self, reference: str) -> int | None:
+        """The id of the leg with this reference (``<event_id>/<leg_index>``), or None."""
+        row = self._db.execute("SELECT leg_id FROM legs WHERE reference = ?", (reference,))
+        found = row.fetchone()
+        return None if found is None else int(found[0])
 
     def resolve_event(self, event_id: str, operator: str, note: str) -> EventRecord:
         """An operator closes an event-level exception (a journey that planned no legs)."""

@@ -781,19 +781,5 @@ class JournalLegLog:
         leg = self._leg(reference)
         if leg is None:
             return False
-        add_note = getattr(self.journal, "add_note", None)
-        if add_note is not None:
-            add_note(leg.leg_id, note)
-            return True
-        # The journal has no public "note without a transition" yet: write the history row the
-        # way its own transitions do (actor gateway, no state change), in one transaction.
-        from adapters.journal import GATEWAY_ACTOR, _ts
-
-        journal = self.journal
-        journal._run(
-            lambda conn: journal._history(
-                conn, _ts(self._now()), leg.event_id, leg.leg_id, None, None,
-                GATEWAY_ACTOR, "late-result", note,
-            )
-        )  # fmt: skip
+        self.journal.add_note(leg.leg_id, note, action="late-result")
         return True

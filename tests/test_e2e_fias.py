@@ -381,6 +381,37 @@ def test_guest_the_pms_does_not_list_goes_to_the_exception_queue_with_the_pms_te
 
 
 @pytest_twisted.inlineCallbacks
+def test_a_pa_that_comes_after_the_leg_went_unknown_is_noted_on_the_leg_not_acted_on(tmp_path):
+    """The PMS's PA arrives after the answer timeout: the leg stays unknown (an operator
+    decides), but the answer is noted on the leg, in its notes over the API and its history,
+    and the frame is in its wire log."""
+    stack = yield start_stack(tmp_path)
+    try:
+        yield stack.control("PUT", "/faults", {"drop_posting_answers": 1})
+        (leg,) = yield accept(stack, payment_event("evt_late_pa", "123456", 4321))
+        (unknown,) = yield stack.wait_for_legs("evt_late_pa", DONE)
+        assert unknown.state is LegState.UNKNOWN
+        number = unknown.posting_number
+        # The PMS's answer, late, on the live link (as the simulator would have sent it).
+        link = runtime(stack).link
+        late = f"PA|P#{number}|ASOK|RN101|G#123456|WSFOLIOGATE|DA261127|TI100405|"
+        link._protocol.dataReceived(b"\x02" + late.encode() + b"\x03")
+        after = stack.journal.leg(leg["leg_id"])
+        assert after.state is LegState.UNKNOWN
+        (note,) = after.notes
+        assert note.endswith(
+            f"gateway late-answer: late PA from the PMS for P#{number} after the leg went "
+            "unknown: AS OK; not acted on: check the folio on the PMS and resolve the leg"
+        )
+        code, shown = yield api(stack, "GET", "/v1/events/evt_late_pa")
+        assert code == 200 and shown["legs"][0]["notes"] == [note]
+        frames = [w.raw for w in stack.journal.wire_log(leg_id=leg["leg_id"])]
+        assert late.encode() in frames
+    finally:
+        yield stack.stop()
+
+
+@pytest_twisted.inlineCallbacks
 def test_dropped_pa_makes_the_leg_unknown_and_it_is_never_sent_again(tmp_path):
     """The PMS books the posting but its PA never comes: after the answer timeout the leg is
     unknown, in the exception queue, and never re-sent (later legs still post); the ledger has
