@@ -1616,9 +1616,13 @@ class Journal:
         return bool(flag[0])
 
     def exception_events(self) -> list[EventRecord]:
-        """Events a journey could not plan and no operator has resolved yet."""
+        """Events a journey could not plan and no operator has resolved yet; not those whose
+        legs to post by hand are still open (the queue lists those legs: one item, one
+        action; resolving the last of them resolves the event)."""
         rows = self._db.execute(
-            "SELECT event_id FROM events WHERE status = ? ORDER BY arrival",
+            "SELECT event_id FROM events e WHERE status = ? AND NOT EXISTS (SELECT 1 FROM legs"
+            " l WHERE l.event_id = e.event_id AND l.by_hand = 1 AND l.state = 'rejected')"
+            " ORDER BY arrival",
             (EventStatus.EXCEPTION.value,),
         ).fetchall()
         return [self.event(r[0]) for r in rows]  # type: ignore[misc]
@@ -2099,9 +2103,32 @@ class Journal:
         _check_operator(operator)
         if not note or not note.strip():
             raise ValueError("resolving a leg needs a note saying what was done")
-        return self._transition(
+        leg = self._transition(
             leg_id, LegState.RESOLVED, actor=operator, action="resolve", note=note
         )
+
+        def close_event(conn: sqlite3.Connection) -> None:
+            # The last open leg to post by hand of an exception event: the event is done too.
+            status = conn.execute(
+                "SELECT status FROM events WHERE event_id = ?", (leg.event_id,)
+            ).fetchone()
+            open_legs = conn.execute(
+                "SELECT COUNT(*) FROM legs WHERE event_id = ? AND by_hand = 1"
+                " AND state = 'rejected'",
+                (leg.event_id,),
+            ).fetchone()[0]
+            if status is None or status[0] != EventStatus.EXCEPTION.value or open_legs:
+                return
+            conn.execute(
+                "UPDATE events SET status = ? WHERE event_id = ?",
+                (EventStatus.RESOLVED.value, leg.event_id),
+            )
+            self._history(conn, _ts(self._now()), leg.event_id, None, None, None, operator,
+                          "resolve", f"its legs to post by hand are resolved: {note}")  # fmt: skip
+
+        if self.is_by_hand(leg.leg_id):
+            self._run(close_event)
+        return leg
 
     def add_note(
         self, leg_id: int, note: str, *, action: str = "note", actor: str = GATEWAY_ACTOR
@@ -2132,7 +2159,8 @@ class Journal:
         return None if found is None else int(found[0])
 
     def resolve_event(self, event_id: str, operator: str, note: str) -> EventRecord:
-        """An operator closes an event-level exception (a journey that planned no legs)."""
+        """An operator closes an event-level exception (a journey that planned no legs, or
+        whose legs are to be posted by hand: those still open are resolved with it)."""
         _check_operator(operator)
         if not note or not note.strip():
             raise ValueError("resolving an event needs a note saying what was done")
@@ -2151,6 +2179,14 @@ class Journal:
             )
             self._history(conn, _ts(self._now()), event_id, None, None, None, operator,
                           "resolve", note)  # fmt: skip
+            # Its legs to post by hand, still open, are closed with it (the same note).
+            for (leg_id,) in conn.execute(
+                "SELECT leg_id FROM legs WHERE event_id = ? AND by_hand = 1"
+                " AND state = 'rejected' ORDER BY leg_index",
+                (event_id,),
+            ).fetchall():
+                self._transition_in(conn, leg_id, LegState.RESOLVED, actor=operator,
+                                    action="resolve", note=note)  # fmt: skip
 
         self._run(work)
         record = self.event(event_id)

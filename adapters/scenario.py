@@ -1876,8 +1876,13 @@ class _Run:
             and record is not None
             and record.status == "exception"
         ):
-            # The event itself is in the queue too (a journey that could not post it).
-            paths.append(f"/v1/events/{record.event_id}/resolve")
+            # A journey that could not post the event: resolving the event resolves its legs
+            # to post by hand with it.
+            paths = [f"/v1/events/{record.event_id}/resolve"] + [
+                f"/v1/legs/{leg.leg_id}/resolve"
+                for leg in legs
+                if not self.journal.is_by_hand(leg.leg_id)
+            ]
         if not paths:
             raise _StepFailed(
                 f"nothing of {sid} is in the exception queue to {step.action}",

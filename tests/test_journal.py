@@ -225,6 +225,38 @@ def test_by_hand_legs_go_straight_to_the_exception_queue_and_cannot_be_retried(j
     assert journal.resolve(leg.leg_id, "alice", "posted -50.00 by hand").state is LegState.RESOLVED
 
 
+def test_a_post_by_hand_event_is_one_item_in_the_queue_closed_with_its_last_leg(journal):
+    """The queue lists the legs to post by hand, not the event beside them (one thing to do,
+    once); resolving the last of them resolves the event, journaled with the note."""
+    event, body = make_event("evt_r")
+    plan = Plan("exception", reason="post by hand: negative amounts", by_hand=tuple(two_legs()))
+    journal.record_event(event, body, plan)
+    first, second = journal.exceptions()
+    assert journal.exception_events() == []
+    journal.resolve(first.leg_id, "alice", "posted the massage by hand")
+    assert journal.event("evt_r").status is EventStatus.EXCEPTION  # one leg still open
+    journal.resolve(second.leg_id, "alice", "posted the redemption by hand")
+    assert journal.event("evt_r").status is EventStatus.RESOLVED
+    last = journal.history(event_id="evt_r")[-1]
+    assert (last.leg_id, last.actor, last.action, last.note) == (
+        None, "alice", "resolve",
+        "its legs to post by hand are resolved: posted the redemption by hand",
+    )  # fmt: skip
+    assert journal.exceptions() == [] and journal.exception_events() == []
+
+
+def test_resolving_a_post_by_hand_event_resolves_its_open_legs_with_it(journal):
+    event, body = make_event("evt_r")
+    plan = Plan("exception", reason="post by hand: negative amounts", by_hand=tuple(two_legs()))
+    journal.record_event(event, body, plan)
+    first, _ = journal.exceptions()
+    journal.resolve(first.leg_id, "alice", "posted the massage by hand")
+    journal.resolve_event("evt_r", "bob", "posted the rest by hand")
+    assert [leg.state for leg in journal.event("evt_r").legs] == [LegState.RESOLVED] * 2
+    assert journal.legs()[1].notes[-1].endswith("bob resolve: posted the rest by hand")
+    assert journal.exceptions() == []
+
+
 def test_the_plan_target_is_kept_with_the_event(journal):
     event, body = make_event("evt_ar")
     journal.record_event(event, body, Plan(legs=tuple(deposit_legs()), target="account"))
