@@ -34,6 +34,7 @@ protocols.soap.safexml.HostileXml: document declares a DOCTYPE; DTDs and entitie
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Final
 
@@ -172,12 +173,12 @@ def _declares_doctype(text: str) -> bool:
 
 
 def _depth_exceeds(root: Any, max_depth: int) -> bool:
-    depth = 0
-    for event, _element in etree.iterwalk(root, events=("start", "end")):
-        if event == "start":
-            depth += 1
-            if depth > max_depth:
-                return True
-        else:
-            depth -= 1
-    return False
+    """True if an element nests deeper than ``max_depth`` (the root is at depth 1): one
+    compiled XPath, evaluated by libxml2, asks whether any element sits ``max_depth`` steps
+    below the root."""
+    return bool(_deeper_than(max_depth)(root))
+
+
+@functools.lru_cache(maxsize=16)
+def _deeper_than(max_depth: int) -> Any:
+    return etree.XPath("boolean(" + "/".join(["*"] * max_depth) + ")")
