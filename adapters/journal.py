@@ -261,6 +261,15 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (property, reservation_number)
     );
     """,
+    # 7: finding a reservation's events (console, GET /v1/reservations/{n}) by index instead
+    # of reading every event's body: the confirmation number the event named, and the legs'.
+    """
+    ALTER TABLE events ADD COLUMN confirmation_number TEXT;
+    UPDATE events SET confirmation_number = json_extract(CAST(body AS TEXT),
+        '$.booking.confirmation_number') WHERE json_valid(CAST(body AS TEXT));
+    CREATE INDEX events_by_confirmation ON events (confirmation_number);
+    CREATE INDEX legs_by_confirmation ON legs (confirmation_number)
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -1263,7 +1272,8 @@ class Journal:
         conn.execute(
             "INSERT INTO events (event_id, arrival, property, type, source, occurred_at, body,"
             " received_at, status, outcome, target, transaction_id, payment_amount,"
-            " payment_currency) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " payment_currency, confirmation_number)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 event.event_id,
                 arrival,
@@ -1279,6 +1289,7 @@ class Journal:
                 payment.transaction_id if payment is not None else None,
                 payment.amount if payment is not None else None,
                 payment.currency if payment is not None else None,
+                event.booking.confirmation_number if event.booking is not None else None,
             ),
         )
         self._history(conn, now, event.event_id, None, None, None, GATEWAY_ACTOR,
@@ -1705,9 +1716,8 @@ class Journal:
         record, and events whose body names it (those may have planned no legs)."""
         rows = self._db.execute(
             "SELECT event_id FROM events WHERE event_id IN"
-            " (SELECT event_id FROM legs WHERE confirmation_number = ?)"
-            " OR (json_valid(CAST(body AS TEXT))"
-            " AND json_extract(CAST(body AS TEXT), '$.booking.confirmation_number') = ?)"
+            " (SELECT event_id FROM legs WHERE confirmation_number = ?"
+            " UNION SELECT event_id FROM events WHERE confirmation_number = ?)"
             " ORDER BY arrival",
             (confirmation_number, confirmation_number),
         ).fetchall()

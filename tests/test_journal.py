@@ -669,6 +669,40 @@ def test_file_is_in_wal_mode_with_full_sync(journal, path):
     assert journal.schema_version() == SCHEMA_VERSION
 
 
+def test_a_reservations_events_are_found_by_index_also_in_a_migrated_file(path, clock, now):
+    """Version 7 keeps the confirmation number an event named (filled in for older events
+    from their bodies) and indexes it and the legs': looking a reservation up reads no other
+    event's body, however long the journal."""
+    j = Journal(path, reactor=clock, now=now)
+    event, body = make_event("evt_old", conf="777001")
+    j.record_event(event, body, Plan("exception", reason="no legs planned"))
+    j.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("UPDATE events SET confirmation_number = NULL")  # as before version 7
+    conn.execute("UPDATE schema_version SET version = 6")
+    conn.execute("DROP INDEX events_by_confirmation")
+    conn.execute("DROP INDEX legs_by_confirmation")
+    conn.execute("ALTER TABLE events DROP COLUMN confirmation_number")
+    conn.close()
+
+    j = Journal(path, reactor=clock, now=now)
+    try:
+        event, body = make_event("evt_new", conf="777001")
+        j.record_event(event, body, deposit_legs())
+        other, body = make_event("evt_other", conf="123456")
+        j.record_event(other, body, deposit_legs())
+        statements: list[str] = []
+        j._db.set_trace_callback(statements.append)
+        found = j.events_for_confirmation("777001")
+        j._db.set_trace_callback(None)
+        assert [e.event_id for e in found] == ["evt_old", "evt_new"]
+        (lookup,) = [sql for sql in statements if "777001" in sql]
+        plan = " ".join(row[-1] for row in j._db.execute("EXPLAIN QUERY PLAN " + lookup))
+        assert "legs_by_confirmation" in plan and "events_by_confirmation" in plan, plan
+    finally:
+        j.close()
+
+
 def test_a_version_1_file_is_migrated_and_its_data_kept(path, clock, now):
     conn = sqlite3.connect(path, isolation_level=None)
     assert migrate(conn, target=1) == 1
@@ -693,7 +727,7 @@ def test_a_version_1_file_is_migrated_and_its_data_kept(path, clock, now):
     conn.close()
 
     j = Journal(path, reactor=clock, now=now)
-    assert j.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 6
+    assert j.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 7
     (leg,) = j.legs()
     assert (leg.reference, leg.state, leg.plan.amount) == ("evt_old/0", LegState.REJECTED, 5000)
     j.resolve(leg.leg_id, "alice", "posted by hand")  # v2's history table works
