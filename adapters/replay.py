@@ -13,7 +13,11 @@ time. The CLI (``foliogate replay``) therefore refuses a non-loopback endpoint u
 ``--force``, and always says so. Frames the journal masked (a 13+ digit run, which could be a
 card number) are refused: they would not be the message that was sent.
 
-Only FIAS legs can be replayed; a SOAP leg's envelopes are shown by ``foliogate wire``.
+This module replays FIAS legs only (:func:`plan_replay` refuses a wire log without FIAS
+frames). The synchronous SOAP profiles (opera-htng, rezlynx) are replayed by
+:mod:`adapters.replay_soap` (a fresh envelope over HTTP; it raises this module's
+:class:`ReplayRefused` too, and refuses htng-async, whose result comes by callback); the CLI
+picks one by the leg's wire log. ``foliogate wire`` shows any leg's messages.
 """
 
 from __future__ import annotations
