@@ -201,13 +201,13 @@ def test_a_soap_leg_needs_the_config_and_a_url(tmp_path, capsys):
     argv = ["replay", "--leg", "1", "--journal", path, "--to", "http://127.0.0.1:1/opera-htng"]
     assert main(argv) == 2
     assert capsys.readouterr().err == (
-        "foliogate replay: leg 1 is a opera-htng leg: replaying it needs --config FILE (its "
+        "foliogate replay: leg 1 (opera-htng): replaying it needs --config FILE (its "
         "property names the profile and the environment variables holding the credentials); "
         "--journal alone is not enough\n"
     )
     assert main([*argv[:-1], "127.0.0.1:1"]) == 2
     assert capsys.readouterr().err == (
-        "foliogate replay: leg 1 is a opera-htng leg: --to takes the PMS's endpoint URL (e.g. "
+        "foliogate replay: leg 1 (opera-htng): --to takes the PMS's endpoint URL (e.g. "
         "http://127.0.0.1:PORT/opera-htng), not '127.0.0.1:1'\n"
     )
 

@@ -238,11 +238,11 @@ def soap_job(args: argparse.Namespace, leg: Any, wire: Sequence[Any]) -> SoapJob
         raise UsageError(f"{label}: {exc}") from None
     if not is_url(args.to):
         raise UsageError(
-            f"{label} is a {plan.profile} leg: --to takes the PMS's endpoint URL "
+            f"{label} ({plan.profile}): --to takes the PMS's endpoint URL "
             f"(e.g. http://127.0.0.1:PORT/{plan.profile}), not {args.to!r}"
         )
     if not args.config:
-        raise UsageError(f"{label} is a {plan.profile} leg: replaying it needs --config FILE "
+        raise UsageError(f"{label} ({plan.profile}): replaying it needs --config FILE "
                          "(its property names the profile and the environment variables "
                          "holding the credentials); --journal alone is not enough")  # fmt: skip
     if args.posting_number is not None:
