@@ -78,6 +78,7 @@ The file::
     [console]                                   # optional: the operator console at /console/
     token_env = "FOLIOGATE_CONSOLE_TOKEN"       # operators log in with this token (>= 16 chars)
     session_minutes = 480                       # a login lasts this long (default 480: a shift)
+    idle_minutes = 30                           # ...unless unused this long (default 30)
 
 Checks beyond types and ranges: endpoint strings parse (Twisted's strports grammar, checked
 without a reactor); the listener is loopback unless ``allow_public``; the posting mode suits
@@ -247,6 +248,8 @@ class ConsoleSettings:
 
     token_env: str
     session_minutes: int = 480
+    #: A session unused this long ends before session_minutes (an unattended screen).
+    idle_minutes: int = 30
 
 
 @dataclass(frozen=True)
@@ -496,7 +499,7 @@ _WORKSTATION = re.compile(r"[!-{}~]{1,16}")  # FIAS WS: ANS max 16, never the se
 _FIAS_PM = re.compile(r"[!-{}~]{1,5}")  # FIAS PM: ANS max 5
 
 _TOP_KEYS = ("gateway", "sources", "properties", "console")
-_CONSOLE_KEYS = ("token_env", "session_minutes")
+_CONSOLE_KEYS = ("token_env", "session_minutes", "idle_minutes")
 _GATEWAY_KEYS = ("journal", "listen", "allow_public", "max_body_bytes", "rates")
 _SOURCE_KEYS = ("secret_env",)
 _PROPERTY_KEYS = (
@@ -691,9 +694,10 @@ class _Reader:
         minutes = self.integer(
             table, "session_minutes", "console", default=480, low=1, high=7 * 24 * 60
         )
-        if token_env is None or minutes is None:
+        idle = self.integer(table, "idle_minutes", "console", default=30, low=1, high=7 * 24 * 60)
+        if token_env is None or minutes is None or idle is None:
             return None
-        return ConsoleSettings(token_env=token_env, session_minutes=minutes)
+        return ConsoleSettings(token_env=token_env, session_minutes=minutes, idle_minutes=idle)
 
     def gateway(self, value: object) -> GatewaySettings | None:
         table = self.table(value, "gateway", _GATEWAY_KEYS)

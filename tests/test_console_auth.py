@@ -36,7 +36,9 @@ SECRET_ENV = "FOLIOGATE_SECRET_PAYMENTS"
 T0 = dt.datetime(2026, 11, 21, 10, 4, 5, tzinfo=dt.UTC)
 
 CONFIG = (Path(__file__).resolve().parents[1] / "examples" / "gateway.toml").read_text()
-CONSOLE_TABLE = '\n[console]\ntoken_env = "FOLIOGATE_CONSOLE_TOKEN"\nsession_minutes = 60\n'
+CONSOLE_TABLE = (
+    '\n[console]\ntoken_env = "FOLIOGATE_CONSOLE_TOKEN"\nsession_minutes = 60\nidle_minutes = 20\n'
+)
 
 
 def console_config(tmp_path: Path, extra: str = CONSOLE_TABLE):
@@ -181,13 +183,49 @@ async def test_an_operator_name_is_required_and_printable(running):
 async def test_a_session_expires_after_session_minutes(running):
     _, cookie = await running.client.login()
     assert (await running.client.request("GET", "/console/session", cookie=cookie)).status == 200
-    running.clock.advance(3600 - 1)
+    for _ in range(3):  # used every 19:59 minutes: never idle, until the hour is up
+        running.clock.advance(1199)
+        assert (await running.client.request("GET", "/v1/exceptions", cookie=cookie)).status == 200
+    running.clock.advance(3600 - 3 * 1199 - 1)
     assert (await running.client.request("GET", "/v1/exceptions", cookie=cookie)).status == 200
     running.clock.advance(1)
     expired = await running.client.request("GET", "/v1/exceptions", cookie=cookie)
     assert expired.status == 401
     assert expired.reasons == [("cookie", "console session expired or unknown; log in again")]
     assert (await running.client.request("GET", "/console/session", cookie=cookie)).status == 401
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_session_unused_for_idle_minutes_ends_before_its_lifetime(running):
+    """An unattended console: 20 minutes without a request end the session (idle_minutes),
+    well before the 60 minutes a login lasts; each request restarts the idle clock."""
+    _, cookie = await running.client.login()
+    running.clock.advance(1199)
+    assert (await running.client.request("GET", "/v1/exceptions", cookie=cookie)).status == 200
+    running.clock.advance(1199)  # 39:58 since login, 19:59 since the last request
+    assert (await running.client.request("GET", "/console/session", cookie=cookie)).status == 200
+    running.clock.advance(1200)
+    idle = await running.client.request("GET", "/v1/exceptions", cookie=cookie)
+    assert idle.status == 401
+    assert idle.reasons == [("cookie", "console session expired or unknown; log in again")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_pages_own_refreshes_do_not_keep_an_unattended_session_alive(running):
+    """The console page polls every few seconds and marks those requests
+    (Foliogate-Background: 1): they are answered, but only an operator's own requests
+    restart the idle clock, so an open but unattended console still ends."""
+    _, cookie = await running.client.login()
+    polling = {"Foliogate-Background": "1"}
+    for _ in range(3):
+        running.clock.advance(399)
+        polled = await running.client.request(
+            "GET", "/v1/exceptions", cookie=cookie, headers=polling
+        )
+        assert polled.status == 200
+    running.clock.advance(1200 - 3 * 399)  # 20 minutes since the login, the last real use
+    ended = await running.client.request("GET", "/v1/exceptions", cookie=cookie, headers=polling)
+    assert ended.status == 401
 
 
 @pytest_twisted.ensureDeferred
@@ -434,15 +472,22 @@ def test_the_console_is_off_without_a_console_table(tmp_path):
     assert console_config(tmp_path, "").console is None
     config = console_config(tmp_path)
     assert (config.console.token_env, config.console.session_minutes) == (TOKEN_ENV, 60)
+    assert config.console.idle_minutes == 20
+    defaults = console_config(tmp_path, '\n[console]\ntoken_env = "FOLIOGATE_CONSOLE_TOKEN"\n')
+    assert (defaults.console.session_minutes, defaults.console.idle_minutes) == (480, 30)
 
 
 def test_console_table_errors_name_their_toml_path(tmp_path):
     with pytest.raises(ConfigInvalid) as caught:
-        console_config(tmp_path, '\n[console]\ntoken_env = "1BAD"\nsession_minutes = 0\nx = 1\n')
+        console_config(
+            tmp_path,
+            '\n[console]\ntoken_env = "1BAD"\nsession_minutes = 0\nidle_minutes = "5"\nx = 1\n',
+        )
     assert caught.value.errors == [
         "console.x: unknown key",
         "console.token_env: must be an environment variable name (letters, digits, _)",
         "console.session_minutes: must be from 1 to 10080",
+        "console.idle_minutes: must be an integer, not a string",
     ]
 
 

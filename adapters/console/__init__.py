@@ -69,6 +69,11 @@ class ConsoleTokenInvalid(ValueError):
     """The console token in the environment is missing or too short."""
 
 
+#: The console page sends this header (value 1) on its periodic refreshes: they do not count as
+#: use of the session, so an open but unattended console still ends after ``idle_minutes``.
+BACKGROUND_HEADER = b"Foliogate-Background"
+
+
 @dataclass(frozen=True)
 class OperatorSession:
     """A logged-in operator; ``expires`` is in the clock's seconds."""
@@ -111,6 +116,7 @@ class OperatorSessions:
         clock: Any,
         *,
         lifetime_seconds: float,
+        idle_seconds: float | None = None,
         new_id: Callable[[], str] = lambda: secrets.token_urlsafe(32),
     ) -> None:
         if len(token) < MIN_TOKEN_LENGTH:
@@ -121,8 +127,11 @@ class OperatorSessions:
         self._token_digest = hashlib.sha256(token.encode("utf-8")).digest()
         self._clock = clock
         self.lifetime_seconds = float(lifetime_seconds)
+        #: A session not used for this long ends before its lifetime (None: never idles out).
+        self.idle_seconds = None if idle_seconds is None else float(idle_seconds)
         self._new_id = new_id
         self._sessions: dict[str, OperatorSession] = {}
+        self._last_used: dict[str, float] = {}
         self._failures: dict[str, list[float]] = {}
 
     def token_matches(self, candidate: str) -> bool:
@@ -150,27 +159,41 @@ class OperatorSessions:
             self._sessions.pop(next(iter(self._sessions)))
         session = OperatorSession(self._new_id(), name, now + self.lifetime_seconds)
         self._sessions[session.session_id] = session
+        self._last_used[session.session_id] = now
         return session
 
-    def get(self, session_id: str | None) -> OperatorSession | None:
-        """The live session with this id, or None (unknown or expired)."""
+    def get(self, session_id: str | None, *, touch: bool = True) -> OperatorSession | None:
+        """The live session with this id, or None (unknown, expired or idle). ``touch``: the
+        request counts as use (the page's own periodic refreshes do not: an open but
+        unattended console still idles out)."""
         if not session_id:
             return None
         session = self._sessions.get(session_id)
         if session is None:
             return None
-        if self._clock.seconds() >= session.expires:
-            del self._sessions[session_id]
+        now = self._clock.seconds()
+        if now >= session.expires or self._idle(session_id, now):
+            self.logout(session_id)
             return None
+        if touch:
+            self._last_used[session_id] = now
         return session
 
     def logout(self, session_id: str | None) -> None:
         if session_id:
             self._sessions.pop(session_id, None)
+            self._last_used.pop(session_id, None)
+
+    def _idle(self, session_id: str, now: float) -> bool:
+        if self.idle_seconds is None:
+            return False
+        return now - self._last_used.get(session_id, now) >= self.idle_seconds
 
     def _expire(self, now: float) -> None:
-        for sid in [sid for sid, s in self._sessions.items() if now >= s.expires]:
-            del self._sessions[sid]
+        for sid in [
+            sid for sid, s in self._sessions.items() if now >= s.expires or self._idle(sid, now)
+        ]:
+            self.logout(sid)
 
 
 def session_id_of(request: server.Request) -> str | None:
@@ -237,7 +260,9 @@ class Console:
         sid = session_id_of(request)
         if sid is None:
             return None, None
-        session = self.sessions.get(sid)
+        # The page marks its periodic refreshes: they keep nothing alive (see idle_minutes).
+        background = request.getHeader(BACKGROUND_HEADER) == b"1"
+        session = self.sessions.get(sid, touch=not background)
         if session is None:
             raise LoginRefused(401, "cookie", "console session expired or unknown; log in again")
         return "session", session.operator
@@ -356,7 +381,12 @@ def make_console(config: Any, clock: Any, environ: Any) -> Console | None:
             f"secret not set in the environment: {settings.token_env} (console)"
         )
     try:
-        sessions = OperatorSessions(token, clock, lifetime_seconds=settings.session_minutes * 60)
+        sessions = OperatorSessions(
+            token,
+            clock,
+            lifetime_seconds=settings.session_minutes * 60,
+            idle_seconds=settings.idle_minutes * 60,
+        )
     except ConsoleTokenInvalid as exc:
         raise ConsoleTokenInvalid(f"{settings.token_env}: {exc}") from None
     return Console(sessions)

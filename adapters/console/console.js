@@ -18,6 +18,7 @@
     timer: null,
     lastRefresh: 0,
     refreshing: false,
+    background: false,            // true while the timer's refreshes start their requests
     notes: new Map(),            // "leg:3" / "event:evt_x" / "assign:evt_x" -> typed text
     queueSignature: null,
     recent: [],                  // [{kind, id, label, action, at, leg}]
@@ -103,6 +104,8 @@
 
   async function call(method, url, body) {
     const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    // The page's own periodic refreshes say so: they do not keep an unattended session alive.
+    if (state.background) options.headers["Foliogate-Background"] = "1";
     if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(body);
@@ -186,8 +189,14 @@
 
   function tick() {
     if (!state.operator) return;
-    if (Date.now() - state.lastRefresh >= REFRESH_MS) refreshAll();
-    else if (state.recent.some((r) => r.kind === "leg" && !FINAL_STATES.has(r.state))) refreshRecent();
+    // The requests start synchronously inside these calls, so the flag is seen by each.
+    state.background = true;
+    try {
+      if (Date.now() - state.lastRefresh >= REFRESH_MS) refreshAll();
+      else if (state.recent.some((r) => r.kind === "leg" && !FINAL_STATES.has(r.state))) refreshRecent();
+    } finally {
+      state.background = false;
+    }
   }
 
   async function refreshAll() {
