@@ -68,6 +68,8 @@ _NOTE_ACTIONS_SQL = ", ".join(f"'{action}'" for action in sorted(NOTE_ACTIONS))
 #: At the latest this many seconds after the PMS answered, a ``posted`` mark is committed on
 #: its own; usually it rides along with the next ``sent`` mark's commit well before.
 POSTED_FLUSH_DELAY = 0.01
+#: A leg to be posted by hand that no operator has resolved yet (SQL, on the legs table).
+_OPEN_BY_HAND = "by_hand = 1 AND state = 'rejected'"
 
 #: Actor name for transitions the gateway makes on its own (operators are named by themselves).
 GATEWAY_ACTOR = "gateway"
@@ -1631,9 +1633,8 @@ class Journal:
         legs to post by hand are still open (the queue lists those legs: one item, one
         action; resolving the last of them resolves the event)."""
         rows = self._db.execute(
-            "SELECT event_id FROM events e WHERE status = ? AND NOT EXISTS (SELECT 1 FROM legs"
-            " l WHERE l.event_id = e.event_id AND l.by_hand = 1 AND l.state = 'rejected')"
-            " ORDER BY arrival",
+            "SELECT event_id FROM events e WHERE status = ? AND NOT EXISTS (SELECT 1 FROM legs"  # noqa: S608
+            f" WHERE legs.event_id = e.event_id AND {_OPEN_BY_HAND}) ORDER BY arrival",
             (EventStatus.EXCEPTION.value,),
         ).fetchall()
         return [self.event(r[0]) for r in rows]  # type: ignore[misc]
@@ -1936,13 +1937,10 @@ class Journal:
         note: str | None = None,
         sets: dict[str, Any] | None = None,
         increment_attempts: bool = False,
-        read_back: bool = True,
     ) -> Leg:
-        def work(conn: sqlite3.Connection) -> Leg | None:
+        def work(conn: sqlite3.Connection) -> Leg:
             self._transition_in(conn, leg_id, to, actor=actor, action=action, note=note,
                                 sets=sets, increment_attempts=increment_attempts)  # fmt: skip
-            if not read_back:
-                return None
             return self._legs_where(conn, "leg_id = ?", (int(leg_id),))[0]
 
         leg: Leg = self._run(work)
@@ -2113,32 +2111,37 @@ class Journal:
         _check_operator(operator)
         if not note or not note.strip():
             raise ValueError("resolving a leg needs a note saying what was done")
-        leg = self._transition(
-            leg_id, LegState.RESOLVED, actor=operator, action="resolve", note=note
-        )
 
-        def close_event(conn: sqlite3.Connection) -> None:
+        def work(conn: sqlite3.Connection) -> Leg:
+            self._transition_in(conn, leg_id, LegState.RESOLVED, actor=operator,
+                                action="resolve", note=note)  # fmt: skip
+            leg = self._legs_where(conn, "leg_id = ?", (int(leg_id),))[0]
             # The last open leg to post by hand of an exception event: the event is done too.
-            status = conn.execute(
-                "SELECT status FROM events WHERE event_id = ?", (leg.event_id,)
-            ).fetchone()
-            open_legs = conn.execute(
-                "SELECT COUNT(*) FROM legs WHERE event_id = ? AND by_hand = 1"
-                " AND state = 'rejected'",
+            if self.is_by_hand(leg.leg_id) and not conn.execute(
+                f"SELECT 1 FROM legs WHERE event_id = ? AND {_OPEN_BY_HAND}",  # noqa: S608
                 (leg.event_id,),
-            ).fetchone()[0]
-            if status is None or status[0] != EventStatus.EXCEPTION.value or open_legs:
-                return
-            conn.execute(
-                "UPDATE events SET status = ? WHERE event_id = ?",
-                (EventStatus.RESOLVED.value, leg.event_id),
-            )
-            self._history(conn, _ts(self._now()), leg.event_id, None, None, None, operator,
-                          "resolve", f"its legs to post by hand are resolved: {note}")  # fmt: skip
+            ).fetchone():
+                status = conn.execute(
+                    "SELECT status FROM events WHERE event_id = ?", (leg.event_id,)
+                ).fetchone()
+                if status is not None and status[0] == EventStatus.EXCEPTION.value:
+                    why = f"its legs to post by hand are resolved: {note}"
+                    self._close_event_in(conn, leg.event_id, operator, why)
+            return leg
 
-        if self.is_by_hand(leg.leg_id):
-            self._run(close_event)
+        leg: Leg = self._run(work)
         return leg
+
+    def _close_event_in(
+        self, conn: sqlite3.Connection, event_id: str, operator: str, note: str
+    ) -> None:
+        """An exception event becomes resolved, journaled with who and why."""
+        conn.execute(
+            "UPDATE events SET status = ? WHERE event_id = ?",
+            (EventStatus.RESOLVED.value, event_id),
+        )
+        self._history(conn, _ts(self._now()), event_id, None, None, None, operator,
+                      "resolve", note)  # fmt: skip
 
     def add_note(
         self, leg_id: int, note: str, *, action: str = "note", actor: str = GATEWAY_ACTOR
@@ -2183,16 +2186,11 @@ class Journal:
                 raise UnknownEvent(f"no event {event_id}")
             if row[0] != EventStatus.EXCEPTION.value:
                 raise JournalError(f"event {event_id} is {row[0]}, not an exception")
-            conn.execute(
-                "UPDATE events SET status = ? WHERE event_id = ?",
-                (EventStatus.RESOLVED.value, event_id),
-            )
-            self._history(conn, _ts(self._now()), event_id, None, None, None, operator,
-                          "resolve", note)  # fmt: skip
+            self._close_event_in(conn, event_id, operator, note)
             # Its legs to post by hand, still open, are closed with it (the same note).
             for (leg_id,) in conn.execute(
-                "SELECT leg_id FROM legs WHERE event_id = ? AND by_hand = 1"
-                " AND state = 'rejected' ORDER BY leg_index",
+                f"SELECT leg_id FROM legs WHERE event_id = ? AND {_OPEN_BY_HAND}"  # noqa: S608
+                " ORDER BY leg_index",
                 (event_id,),
             ).fetchall():
                 self._transition_in(conn, leg_id, LegState.RESOLVED, actor=operator,
