@@ -113,7 +113,7 @@ def compile_shape(plan: Plan, field_ids: tuple[str, ...]) -> Shape | None:
         return None
     special_ids = plan.special.field_ids if plan.special is not None else frozenset()
     patterns = [re.escape(plan.spec.record_type)]
-    lines = ["def build(g):", "    d = DEFAULTS.copy()"]
+    lines: list[str] = []
     group_slots: dict[str, dict[int, str]] = {}
     for position, fid in enumerate(field_ids):
         if fid in special_ids:
@@ -138,7 +138,18 @@ def compile_shape(plan: Plan, field_ids: tuple[str, ...]) -> Shape | None:
     for attr, slots in group_slots.items():
         items = ", ".join(slots.get(i, "None") for i in range(max(slots) + 1))
         lines.append(f"    d[{attr!r}] = ({items},)")
-    lines += ["    obj = NEW(CLS)", "    SET(obj, '__dict__', d)", "    return obj"]
+    return _shape(plan, patterns, lines)
+
+
+def _shape(
+    plan: Plan, patterns: list[str], lines: list[str], names: dict[str, Any] | None = None
+) -> Shape:
+    """The :class:`Shape` of ``patterns`` (one per field, in order) and ``lines`` (the body of
+    ``build(g)``, which fill ``d``); ``names``: more the lines may use."""
+    source = "\n".join(
+        ["def build(g):", "    d = DEFAULTS.copy()", *lines,
+         "    obj = NEW(CLS)", "    SET(obj, '__dict__', d)", "    return obj", ""]
+    )  # fmt: skip
     namespace: dict[str, Any] = {
         "DEFAULTS": plan.defaults,
         "CLS": plan.cls,
@@ -148,8 +159,9 @@ def compile_shape(plan: Plan, field_ids: tuple[str, ...]) -> Shape | None:
         "TIMES": _time_cache(),
         "DATE": _date,
         "TIME": _time,
+        **(names or {}),
     }
-    build = _compile("\n".join(lines) + "\n", "build", namespace)
+    build = _compile(source, "build", namespace)
     regex = re.compile(r"\|".join(patterns) + r"\|?")
     return Shape(regex.fullmatch, build)
 
@@ -162,7 +174,7 @@ def _compile_guest_list(plan: Plan, special: _Guests, field_ids: tuple[str, ...]
     if not set(plan.spec.mandatory) <= set(field_ids):
         return None
     patterns = [re.escape(plan.spec.record_type)]
-    lines = ["def build(g):", "    d = DEFAULTS.copy()"]
+    lines: list[str] = []
     seen: set[str] = set()
     blocks: list[dict[str, str]] = []  # per guest: attribute -> expression
     block_ids: list[set[str]] = []
@@ -211,21 +223,7 @@ def _compile_guest_list(plan: Plan, special: _Guests, field_ids: tuple[str, ...]
             "GUEST(" + ", ".join(f"{a}={e}" for a, e in block.items()) + ")" for block in blocks
         )
         lines.append(f"    d['guests'] = ({guests},)")
-    lines += ["    obj = NEW(CLS)", "    SET(obj, '__dict__', d)", "    return obj"]
-    namespace: dict[str, Any] = {
-        "DEFAULTS": plan.defaults,
-        "CLS": plan.cls,
-        "GUEST": PostingListGuest,
-        "NEW": object.__new__,
-        "SET": object.__setattr__,
-        "DATES": _date_cache(),
-        "TIMES": _time_cache(),
-        "DATE": _date,
-        "TIME": _time,
-    }
-    build = _compile("\n".join(lines) + "\n", "build", namespace)
-    regex = re.compile(r"\|".join(patterns) + r"\|?")
-    return Shape(regex.fullmatch, build)
+    return _shape(plan, patterns, lines, {"GUEST": PostingListGuest})
 
 
 def _date_cache() -> dict[str, dt.date]:
