@@ -59,6 +59,7 @@ from adapters.domain import (
     PaymentKind,
 )
 from adapters.money import is_known_currency
+from protocols.soap.masking import luhn_valid
 
 __all__ = [
     "MAX_AMOUNT",
@@ -293,20 +294,10 @@ def _is_card_key(key: str) -> bool:
     return _CARD_KEY.fullmatch(re.sub(r"[^a-z]", "", key.lower())) is not None
 
 
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
-
-
 def _has_card_number(text: str, *, card_field: bool) -> bool:
     """True if ``text`` holds 13-19 digits; outside card fields only Luhn-valid runs count."""
     for match in _DIGIT_RUN.finditer(text):
-        if card_field or _luhn_ok(re.sub(r"[ -]", "", match.group())):
+        if card_field or luhn_valid(re.sub(r"[ -]", "", match.group())):
             return True
     return False
 

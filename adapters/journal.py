@@ -49,6 +49,7 @@ from adapters.domain import (
 from adapters.matching import Candidate
 from adapters.money import format_minor
 from adapters.rates import Conversion
+from protocols.soap.masking import has_digit_run, luhn_valid
 
 log = Logger(namespace="foliogate.journal")
 
@@ -509,9 +510,6 @@ class _Submission:
 # ---------------------------------------------------------------------------------------------
 
 _WIRE_DIGIT_RUN = re.compile(rb"[0-9]{13,}")
-#: Every digit -> "0", every other byte -> "x": 13 zeros in a row mean a run to mask.
-_DIGITS_ONLY = bytes(48 if 48 <= b <= 57 else 120 for b in range(256))
-_THIRTEEN_DIGITS = b"0" * 13
 # A card number as people write it: 13 to 19 digits, optionally grouped by spaces or dashes.
 _TEXT_PAN = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
 # Field names that carry a full card number or sensitive authentication data (normalized:
@@ -542,27 +540,15 @@ def mask_wire(raw: bytes) -> bytes:
     >>> mask_wire(b"PR|TA5000|CN4111111111111111|")
     b'PR|TA5000|CN************1111|'
     """
-    if _THIRTEEN_DIGITS not in raw.translate(_DIGITS_ONLY):
+    if not has_digit_run(raw):
         return raw  # the usual case, found at C speed
     return _WIRE_DIGIT_RUN.sub(lambda m: b"*" * (len(m.group()) - 4) + m.group()[-4:], raw)
-
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
 
 
 def _mask_text(text: str) -> str:
     def mask(m: re.Match[str]) -> str:
         digits = re.sub(r"[ -]", "", m.group())
-        if not _luhn_ok(digits):
+        if not luhn_valid(digits):
             return m.group()  # an order number or the like, not a card
         return "*" * (len(digits) - 4) + digits[-4:]
 

@@ -27,10 +27,19 @@ _PASSWORD = re.compile(
     re.DOTALL,
 )
 _DIGIT_RUN = re.compile(rb"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
-#: Digits -> "0", every other byte -> "x", spaces and hyphens dropped: a document whose
-#: translation holds no 13 zeros in a row has no digit run the pattern above could match.
+#: Digits -> "0", every other byte -> "x" (see :func:`has_digit_run`).
 _DIGITS_ONLY = bytes(48 if 48 <= b <= 57 else 120 for b in range(256))
-_THIRTEEN = b"0" * 13
+
+
+def has_digit_run(data: bytes, length: int = 13, *, separators: bytes = b"") -> bool:
+    """True if ``data`` may hold ``length`` digits in a row once the ``separators`` bytes are
+    dropped: a check at C speed (``bytes.translate``) before a costlier pattern, which it
+    never lets skip a match (it only over-approximates).
+
+    >>> has_digit_run(b"<PAN>4111 1111 1111 1111</PAN>", separators=b" -"), has_digit_run(b"2026")
+    (True, False)
+    """
+    return b"0" * length in data.translate(_DIGITS_ONLY, separators)
 
 
 def mask_secrets(xml_bytes: bytes) -> bytes:
@@ -38,8 +47,8 @@ def mask_secrets(xml_bytes: bytes) -> bytes:
     masked = xml_bytes
     if b"Password" in masked:
         masked = _PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), masked)
-    if _THIRTEEN not in masked.translate(_DIGITS_ONLY, b" -"):
-        return masked  # the usual case, found at C speed: nothing that could be a card
+    if not has_digit_run(masked, separators=b" -"):
+        return masked  # the usual case: nothing that could be a card
     return _DIGIT_RUN.sub(_mask_card, masked)
 
 
