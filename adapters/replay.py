@@ -55,6 +55,7 @@ __all__ = [
     "client_endpoint",
     "endpoint_host",
     "is_loopback_endpoint",
+    "is_loopback_host",
     "plan_replay",
     "replay",
     "with_posting_number",
@@ -183,8 +184,12 @@ def endpoint_host(description: str) -> str | None:
 
 def is_loopback_endpoint(description: str) -> bool:
     """True only for a TCP endpoint on this machine (127.0.0.0/8, ::1, ``localhost``)."""
-    host = endpoint_host(description)
-    if host is None:
+    return is_loopback_host(endpoint_host(description))
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True only for this machine: ``localhost``, 127.0.0.0/8 or ::1 (brackets allowed)."""
+    if not host:
         return False
     if host.lower() in ("localhost", "localhost."):
         return True

@@ -39,7 +39,6 @@ URL unless ``--force`` (:func:`is_loopback_url`).
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,7 +48,7 @@ from urllib.parse import urlsplit
 from lxml import etree
 from twisted.internet.defer import Deferred, inlineCallbacks
 
-from adapters.replay import ReplayRefused
+from adapters.replay import ReplayRefused, is_loopback_host
 from protocols.htng import opera_htng as oh
 from protocols.htng import rezlynx as rz
 from protocols.soap import (
@@ -254,15 +253,7 @@ def is_loopback_url(url: str) -> bool:
     if not is_url(url):
         return False
     try:
-        host = urlsplit(url).hostname
-    except ValueError:
-        return False
-    if not host:
-        return False
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
+        return is_loopback_host(urlsplit(url).hostname)
     except ValueError:
         return False
 
