@@ -467,6 +467,14 @@ def _parse_json(body: bytes) -> Any:
         raise _Answer(400, _errors(("", f"malformed JSON: {exc}"))) from exc
 
 
+#: What an acceptor process serves (the rest of the API is the gateway's own process's).
+_INGEST_ROUTES = (("POST", ["v1", "events"]), ("GET", ["healthz"]))
+_INGEST_ONLY = (
+    "this port takes POST /v1/events only (the gateway's acceptors); the rest of the API is"
+    " on the gateway's listen address"
+)
+
+
 class GatewayAPI(Resource):
     """Routes requests by method and path; one leaf resource for the whole API."""
 
@@ -488,9 +496,12 @@ class GatewayAPI(Resource):
         console: Console | None = None,
         link_status: LinkStatuses | None = None,
         callbacks: Mapping[tuple[str, str], Resource] | None = None,
+        ingest_only: bool = False,
     ) -> None:
         super().__init__()
         self._callbacks = dict(callbacks or {})
+        #: An acceptor process's API (adapters.acceptor): POST /v1/events and GET /healthz.
+        self._ingest_only = ingest_only
         self._journal = journal
         self._config = config
         self._clock = clock
@@ -513,6 +524,8 @@ class GatewayAPI(Resource):
         segments = [unquote(s) for s in raw_path.split("/")[1:]]
         if len(segments) > 1 and segments[-1] == "":
             segments.pop()
+        if self._ingest_only and (method, segments) not in _INGEST_ROUTES:
+            return self._answer(request, 404, _errors(("", _INGEST_ONLY)))
         if segments[0] == "console" and self._console is not None:
             return self._console.render(request, method, segments[1:])
         if len(segments) == 4 and segments[:2] == ["v1", "callbacks"]:
@@ -1172,6 +1185,7 @@ def make_site(
     rules: EventRules | None = None,
     link_status: LinkStatuses | None = None,
     callbacks: Mapping[tuple[str, str], Resource] | None = None,
+    ingest_only: bool = False,
 ) -> server.Site:
     """The API as a ``twisted.web`` site; listen with :func:`listen` (loopback by default).
 
@@ -1182,17 +1196,22 @@ def make_site(
     console token when the configuration has a ``[console]`` table. ``link_status()`` gives
     each running property's link status for ``GET /v1/links``. ``callbacks`` maps
     ``(profile, property)`` to the resource that takes ``POST /v1/callbacks/{profile}/{property}``.
+    ``ingest_only``: an acceptor process's site (:mod:`adapters.acceptor`): ``POST /v1/events``
+    and ``GET /healthz``, no console.
     """
     secrets = source_secrets(config, environ)
     if not secrets:
         log.warn("no sources configured: every /v1/ request will be refused")
     try:
-        console = make_console(config, clock, os.environ if environ is None else environ)
+        console = (
+            None if ingest_only
+            else make_console(config, clock, os.environ if environ is None else environ)
+        )  # fmt: skip
     except ConsoleTokenInvalid as exc:
         raise MissingSecret(str(exc)) from None
     resource = GatewayAPI(
         journal, config, clock, on_event_accepted, secrets, rules or EventRules.default(),
-        console=console, link_status=link_status, callbacks=callbacks,
+        console=console, link_status=link_status, callbacks=callbacks, ingest_only=ingest_only,
     )  # fmt: skip
     max_body = getattr(getattr(config, "gateway", None), "max_body_bytes", None)
     return GatewaySite(resource, int(max_body or DEFAULT_MAX_BODY_BYTES))

@@ -14,6 +14,11 @@ The file::
     listen = "tcp:port=8600:interface=127.0.0.1"  # Twisted server endpoint string
     allow_public = false                        # true: listen may be a non-loopback interface
     max_body_bytes = 65536                      # ingest API request size limit
+    acceptors = 0                               # processes of their own that accept events
+                                                # (POST /v1/events) on ingest_listen; 0: none,
+                                                # the gateway's own process accepts them
+    ingest_listen = "tcp:port=8601:interface=127.0.0.1"  # where the acceptors listen (tcp or
+                                                # tcp6; required when acceptors > 0)
     rates = "rates.csv"                         # optional: exchange rates (adapters.rates);
                                                 # relative to the config file's directory.
                                                 # Without it, events in another currency than
@@ -171,6 +176,9 @@ class GatewaySettings:
     max_body_bytes: int
     allow_public: bool
     rates: Path | None = None  # absolute; the exchange rates file (adapters.rates)
+    #: Acceptor processes (adapters.acceptor) taking POST /v1/events on ``ingest_listen``.
+    acceptors: int = 0
+    ingest_listen: str | None = None
 
 
 @dataclass(frozen=True)
@@ -478,6 +486,11 @@ def _server_endpoint_reason(description: str, *, allow_public: bool) -> str | No
     return None
 
 
+def _port_of(description: str) -> str | None:
+    parsed = _endpoint_params(description, _SERVER_PARAMS, None)
+    return None if isinstance(parsed, str) else parsed[1].get("port")
+
+
 def _url_reason(url: str) -> str | None:
     try:
         parts = urllib.parse.urlsplit(url)
@@ -500,7 +513,11 @@ _FIAS_PM = re.compile(r"[!-{}~]{1,5}")  # FIAS PM: ANS max 5
 
 _TOP_KEYS = ("gateway", "sources", "properties", "console")
 _CONSOLE_KEYS = ("token_env", "session_minutes", "idle_minutes")
-_GATEWAY_KEYS = ("journal", "listen", "allow_public", "max_body_bytes", "rates")
+_GATEWAY_KEYS = (
+    "journal", "listen", "allow_public", "max_body_bytes", "rates", "acceptors", "ingest_listen",
+)  # fmt: skip
+#: At most this many acceptor processes (each a Python process with its own journal handle).
+MAX_ACCEPTORS = 8
 _SOURCE_KEYS = ("secret_env",)
 _PROPERTY_KEYS = (
     "profile", "endpoint", "posting_mode", "currency", "workstation", "allow_negative",
@@ -716,7 +733,26 @@ class _Reader:
             low=1024, high=MAX_BODY_BYTES_LIMIT,
         )  # fmt: skip
         rates = self.rates_file(table)
-        if journal is None or listen is None or max_body is None or allow_public is None:
+        acceptors = self.integer(table, "acceptors", "gateway", default=0, low=0,
+                                 high=MAX_ACCEPTORS)  # fmt: skip
+        ingest_listen = self.string(table, "ingest_listen", "gateway", default=None)
+        if ingest_listen is not None:
+            reason = _server_endpoint_reason(ingest_listen, allow_public=bool(allow_public))
+            if reason is None and ingest_listen.split(":", 1)[0] not in ("tcp", "tcp6"):
+                reason = "acceptors listen on tcp: or tcp6: endpoints only"
+            if reason is None and ingest_listen == listen and _port_of(listen) != "0":
+                reason = "must differ from listen (the acceptors take POST /v1/events there)"
+            if reason is not None:
+                self.error("gateway.ingest_listen", reason)
+                ingest_listen = None
+                acceptors = None
+        elif acceptors:
+            self.error("gateway.ingest_listen", "missing: acceptors > 0 need a port of their own")
+            acceptors = None
+        if (
+            journal is None or listen is None or max_body is None or allow_public is None
+            or acceptors is None
+        ):  # fmt: skip
             return None
         return GatewaySettings(
             journal=Path(os.path.normpath(self.base_dir / journal)),
@@ -724,6 +760,8 @@ class _Reader:
             max_body_bytes=max_body,
             allow_public=allow_public,
             rates=rates,
+            acceptors=acceptors,
+            ingest_listen=ingest_listen,
         )
 
     def rates_file(self, table: dict[str, Any]) -> Path | None:

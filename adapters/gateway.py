@@ -59,8 +59,10 @@ class Gateway:
         jitter: Callable[[], float] = random.random,
         backoff: Backoff | None = None,
         max_in_flight: Mapping[str, int] | None = None,
+        log_format: str = "text",
     ) -> None:
         self.config = config
+        self._log_format = log_format  # the acceptor processes log as the gateway does
         #: profile value ("fias", "opera-htng", ...) -> legs in flight per property.
         self.max_in_flight = dict(max_in_flight or {})
         self.reactor = reactor
@@ -76,6 +78,8 @@ class Gateway:
         #: ``/metrics`` and ``/readyz`` of the running gateway (set by :meth:`start`).
         self.metrics: GatewayMetrics | None = None
         self._rescan: task.LoopingCall | None = None
+        #: The acceptor processes (``[gateway] acceptors``), once started.
+        self.acceptors: Any = None
 
     #: Seconds between journal rescans (legs changed by another process, e.g. the CLI).
     rescan_interval = 5.0
@@ -84,6 +88,16 @@ class Gateway:
     def api_url(self) -> str:
         host = self.api_port.getHost()
         return f"http://{host.host}:{host.port}"
+
+    @property
+    def ingest_url(self) -> str:
+        """Where events are POSTed: the acceptors' port, or the API's own."""
+        if self.acceptors is None:
+            return self.api_url
+        host = self.acceptors.host
+        return f"http://[{host}]:{self.acceptors.port}" if ":" in host else (
+            f"http://{host}:{self.acceptors.port}"
+        )
 
     @inlineCallbacks
     def start(self) -> Any:
@@ -106,6 +120,8 @@ class Gateway:
         self.api_port = yield serverFromString(self.reactor, self.config.gateway.listen).listen(
             site
         )
+        if self.config.gateway.acceptors:
+            self._start_acceptors()
         for runtime in self.properties.values():
             runtime.link.startService()
             runtime.dispatcher.wake()
@@ -115,6 +131,36 @@ class Gateway:
         self._rescan.clock = self.reactor
         self._rescan.start(self.rescan_interval, now=False)
         log.info("foliogate listening on {url}", url=self.api_url)
+
+    def _start_acceptors(self) -> None:
+        """``[gateway] acceptors``: processes that take ``POST /v1/events`` on
+        ``ingest_listen`` (:mod:`adapters.acceptor`); they tell us what they committed."""
+        from adapters.acceptor import AcceptorPool, acceptor_argv, ingest_socket
+        from adapters.api import loopback_by_default
+
+        settings = self.config.gateway
+        assert settings.ingest_listen is not None  # the config refuses acceptors without it
+        sock = ingest_socket(loopback_by_default(settings.ingest_listen))
+        config_path = str(self.config.path.resolve())
+        journal_path = str(self.config.gateway.journal)
+        self.acceptors = AcceptorPool(
+            self.reactor, sock, settings.acceptors,
+            lambda index: acceptor_argv(config_path, journal_path, self._log_format),
+            env={**os.environ, **self._environ},
+            on_accepted=self._acceptor_accepted, on_count=self._acceptor_counted,
+        )  # fmt: skip
+        self.acceptors.start()
+        log.info("events accepted by {n} acceptor process(es) on {url}",
+                 n=settings.acceptors, url=self.ingest_url)  # fmt: skip
+
+    def _acceptor_accepted(self, event_id: str, match: bool) -> None:
+        if match and self.journal is not None:
+            self.journal.match_generation += 1  # its candidate search is due
+        self._event_accepted(event_id)
+
+    def _acceptor_counted(self, event_type: str | None, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.event_result(event_type, result)
 
     def _max_in_flight(self, prop: PropertyConfig) -> int:
         configured = getattr(prop, "max_in_flight", None)  # a per-property setting, if any
@@ -233,6 +279,8 @@ class Gateway:
         """Stop dispatching, end the links with ``LE``, stop listening, close the journal."""
         if self._rescan is not None and self._rescan.running:
             self._rescan.stop()
+        if self.acceptors is not None:
+            yield self.acceptors.stop()  # what they accepted is committed before they exit
         for runtime in self.properties.values():
             runtime.dispatcher.stop()
         for runtime in self.properties.values():

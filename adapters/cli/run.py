@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     from adapters.gateway import Gateway
 
-    gateway = Gateway(config, reactor=reactor)
+    gateway = Gateway(config, reactor=reactor, log_format=args.log_format)
     failed: list[Any] = []
 
     def started_failed(failure: Any) -> None:
