@@ -256,3 +256,42 @@ def test_the_gateway_reads_only_well_formed_lines_from_an_acceptor():
         assert pool.host == "127.0.0.1" and pool.port > 0
     finally:
         sock.close()
+
+
+def test_a_write_waits_for_another_processs_write_lock_and_gives_up_after_the_busy_timeout(
+    tmp_path,
+):
+    """Two writers share the journal (the gateway and an acceptor): a write that finds the
+    lock taken waits for it (short pauses, not SQLite's 1 ms sleeps) and then succeeds; a
+    lock held past the busy timeout fails the write with the database error, committing
+    nothing (the caller then does not acknowledge)."""
+    import sqlite3
+    import threading
+
+    from adapters.journal import Journal
+
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(str(path), busy_timeout_ms=2000)
+    other = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        release = threading.Timer(0.05, lambda: other.execute("COMMIT"))
+        release.start()
+        number = journal.next_posting_number(PROPERTY)  # a write: waits for the lock
+        release.join()
+        assert number >= 1
+        assert journal.writable()
+
+        short = Journal(str(path), busy_timeout_ms=100, recover=False)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            assert not short.writable()
+            with pytest.raises(sqlite3.OperationalError):
+                short.next_posting_number("OTHER")
+        finally:
+            other.execute("ROLLBACK")
+        assert short.next_posting_number("OTHER") >= 1
+        short.close()
+    finally:
+        other.close()
+        journal.close()
