@@ -3,7 +3,10 @@
 Three processes, as in production: the PMS simulators (``foliogate sim --opera-htng --rezlynx
 --htng-async``, demo hotel), the gateway (``foliogate run``, the properties of
 ``examples/gateway-soap.toml``, a real SQLite journal with ``synchronous=FULL``) and this
-script, which plays the payment platform. Per profile, one after the other, it prints:
+script, which plays the payment platform. The three share this machine's CPUs (a real payment
+platform runs elsewhere), so the script is a lean load generator (``harness.send_events``):
+every event is built and signed before its run's clock starts and sent as ready bytes on plain
+HTTP/1.1 keep-alive connections. Per profile, one after the other, it prints:
 
 - **bare driver**: ``http.client`` on one keep-alive connection POSTing envelopes built before
   the clock starts (our ``protocols`` builders: the same messages the gateway sends, one
@@ -13,9 +16,14 @@ script, which plays the payment platform. Per profile, one after the other, it p
 - **throughput run**: N signed deposit events (two legs each: Spa Deposit charge and
   onejourney payment, to in-house guests) POSTed over ``--concurrency`` connections: legs/s
   posted (from the journal's ``posted`` transition times, first to last), and the ratio to
-  the bare driver;
+  the bare driver; then its **CPU budget** (from the first POST until nothing is pending): CPU
+  ms per leg of the gateway, the simulator, this script and all together, the ceiling that
+  implies on this machine (``os.cpu_count()`` / all ms per leg) and its ratio to the bare
+  driver, without the script's share, and with one whole CPU for the gateway: a rate near the
+  ceiling is limited by the machine, one well below it by the gateway;
 - **paced run**: deposit events at ``--rate`` per second: p50/p99/max latency from the POST
-  leaving this script to each leg being journaled ``posted``.
+  leaving this script to each leg being journaled ``posted``;
+- for both runs, this script's own CPU per event (what the load costs the machine).
 
 Goals (issue 4): >= 300 legs/s per profile and >= 40 % of the bare driver.
 
@@ -55,14 +63,20 @@ from harness import (
     ROOT,
     SECRET,
     SECRET_ENV,
-    cpu_seconds,
-    event_headers,
+    HttpConnection,
+    LoadError,
+    cpu_of,
     free_port,
     get_json,
     percentile,
+    print_bench_cpu,
+    print_budget,
+    send_events,
+    signed_event,
     start,
     stop,
     verdict,
+    wait_drained,
     wait_for,
 )
 
@@ -287,60 +301,32 @@ def event(profile: str, n: int, prefix: str, guests: list[str]) -> bytes:
     ).encode()
 
 
-def run_client(base: str, runs: list[dict[str, Any]]) -> None:
-    """Send each run's events with treq; fills in each run's send times."""
-    import treq
-    from twisted.internet import defer, task
-    from twisted.web.client import HTTPConnectionPool
-
-    @defer.inlineCallbacks
-    def main(reactor: Any) -> Any:
-        for run in runs:
-            pool = HTTPConnectionPool(reactor, persistent=True)
-            pool.maxPersistentPerHost = run["concurrency"]
-            run["sent"] = {}
-            semaphore = defer.DeferredSemaphore(run["concurrency"])
-
-            @defer.inlineCallbacks
-            def post(n: int, run: dict[str, Any] = run, pool: Any = pool) -> Any:
-                body = event(run["profile"], n, run["prefix"], run["guests"])
-                headers = event_headers(body)
-                run["sent"][n] = time.time()
-                response = yield treq.post(
-                    base + "/v1/events", data=body, headers=headers, pool=pool
-                )
-                yield response.content()
-                if response.code != 202:
-                    raise RuntimeError(f"event {n}: HTTP {response.code}")
-
-            started = time.time()
-            run["started"] = started
-            run["cpu_before"] = cpu_seconds(run["pid"])
-            calls = []
-            for n in range(run["events"]):
-                if run.get("rate"):
-                    delay = started + n / run["rate"] - time.time()
-                    if delay > 0:
-                        yield task.deferLater(reactor, delay, lambda: None)
-                    calls.append(post(n))
-                else:
-                    calls.append(semaphore.run(post, n))
-            yield defer.gatherResults(calls, consumeErrors=True)
-            while True:
-                response = yield treq.get(base + "/healthz", pool=pool)
-                health = yield response.json()
-                if health["pending"] == 0:
-                    break
-                yield task.deferLater(reactor, 0.01, lambda: None)
-            run["drained"] = time.time()
-            run["cpu_after"] = cpu_seconds(run["pid"])
-            yield pool.closeCachedConnections()
-
+def run_client(port: int, runs: list[dict[str, Any]], pids: dict[str, int]) -> None:
+    """Send each run's events (:func:`harness.send_events`: built and signed before the run's
+    clock starts, sent on plain keep-alive connections) and wait until nothing is pending;
+    fills in each run's send times and the processes' CPU seconds (``cpu_start``,
+    ``cpu_acked``: all 202s read, ``cpu_end``: nothing pending)."""
+    health = HttpConnection(port)
     try:
-        task.react(main)
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            raise
+        for run in runs:
+            requests = [
+                signed_event(port, event(run["profile"], n, run["prefix"], run["guests"]))
+                for n in range(run["events"])
+            ]
+            result = send_events(
+                port,
+                requests,
+                run["concurrency"],
+                run.get("rate"),
+                on_start=lambda run=run: run.update(cpu_start=cpu_of(pids)),
+            )
+            run["cpu_acked"] = cpu_of(pids)
+            run["started"], run["sent"] = result.started, result.sent
+            wait_drained(health)
+            run["drained"] = time.time()
+            run["cpu_end"] = cpu_of(pids)
+    finally:
+        health.close()
 
 
 def posted_times(journal: Path, prefix: str) -> dict[tuple[int, int], float]:
@@ -432,12 +418,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             tag = profile.replace("-", "")
             runs += [
                 {"profile": profile, "prefix": f"tput{tag}", "events": args.events,
-                 "concurrency": args.concurrency, "guests": guests[profile], "pid": gateway.pid},
+                 "concurrency": args.concurrency, "guests": guests[profile]},
                 {"profile": profile, "prefix": f"paced{tag}", "events": paced_events,
-                 "concurrency": paced_events, "rate": args.rate, "guests": guests[profile],
-                 "pid": gateway.pid},
+                 "concurrency": paced_events, "rate": args.rate, "guests": guests[profile]},
             ]  # fmt: skip
-        run_client(base, runs)
+        pids = {"gateway": gateway.pid, "simulator": sim.pid, "bench": os.getpid()}
+        try:
+            run_client(api_port, runs, pids)
+        except LoadError as exc:
+            raise SystemExit(f"bench: {exc}") from exc
         for index, profile in enumerate(profiles):
             tput, paced = runs[2 * index : 2 * index + 2]
             posted = posted_times(journal, tput["prefix"])
@@ -446,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result["legs"] = len(posted)
             result["legs_rate"] = (len(posted) - 1) / (last - first)
             result["drain_rate"] = len(posted) / (tput["drained"] - tput["started"])
-            result["cpu_per_leg"] = (tput["cpu_after"] - tput["cpu_before"]) / len(posted)
+            result["tput"], result["paced"] = tput, paced
             posted_paced = posted_times(journal, paced["prefix"])
             result["latencies"] = [
                 (when - paced["sent"][n]) * 1000 for (n, _), when in posted_paced.items()
@@ -481,10 +470,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for profile in profiles:
         r = results[profile]
-        print(f"  {profile}: {r['legs']} legs posted in the throughput run "
-              f"({r['drain_rate']:,.0f} legs/s from the first POST to drained); gateway CPU "
-              f"{r['cpu_per_leg'] * 1000:.2f} ms per leg (ingest, journal, SOAP, folio read: "
-              f"{1 / r['cpu_per_leg']:,.0f} legs/s if CPU were all it waited for)")  # fmt: skip
+        print(f"{profile}: throughput run, {r['legs']} legs posted "
+              f"({r['drain_rate']:,.0f} legs/s from the first POST to drained)")  # fmt: skip
+        print_bench_cpu(r["tput"])
+        print_budget(r["tput"]["cpu_start"], r["tput"]["cpu_end"], r["legs"], r["bare"],
+                     "first POST to drained: accepting and posting")  # fmt: skip
+        print(f"{profile}: paced run")
+        print_bench_cpu(r["paced"])
     print(f"os.getloadavg() after the runs: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     if args.profile:
         import pstats
