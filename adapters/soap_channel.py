@@ -25,8 +25,9 @@ profile         class (module ``adapters.``...)                  charge leg / pa
 - **zeep** builds and reads the envelopes. Each profile's WSDL is parsed once per process
   (:func:`wsdl_document`) with a transport that refuses the network (:class:`OfflineTransport`);
   ``client.create_message`` builds a request; the binding operation's ``process_reply`` reads
-  the answer from the tree the hardened parser made (for a folio read-back, zeep reads just the
-  result and the balance through their XSD elements, not every folio line).
+  the answer from the tree the hardened parser made (for a posting, zeep reads just its result
+  element, and for a folio read-back the result and the balance, through their XSD elements,
+  not the rest of the answer or every folio line).
   Two small zeep hooks add what zeep cannot: :class:`AddressingPlugin` writes WS-Addressing
   headers of either version (zeep's own plugin only speaks 2005/08, and gives no ``From`` or
   ``ReplyTo``), and :class:`FreshUsernameToken` writes a ``wsse:Security`` header with a fresh
@@ -748,6 +749,8 @@ class SoapChannel:
         self._targets: collections.OrderedDict[str, tuple[str, ...] | None] = (
             collections.OrderedDict()
         )
+        #: (answer element, path) -> its steps in the schema (:meth:`_part_steps`).
+        self._steps: dict[tuple[str, str], tuple[tuple[str, Any, str], ...]] = {}
 
     #: Whether requests carry a ``wsse:Security`` header (rezlynx logs in instead).
     uses_ws_security: ClassVar[bool] = True
@@ -944,16 +947,15 @@ class SoapChannel:
         schema = self.client.wsdl.types
         result = SimpleNamespace()
         for path in paths:
-            element, node, holder = body, payload, result
-            names = path.split("/")
-            for depth, name in enumerate(names):
-                element = _child_element(element, name)
-                node = node.find(element.qname.text)
-                last = depth == len(names) - 1
+            node, holder = payload, result
+            steps = self._part_steps(body, path)
+            last = len(steps) - 1
+            for depth, (name, element, tag) in enumerate(steps):
+                node = node.find(tag)
                 if node is None:
                     setattr(holder, name, None)
                     break
-                if last:
+                if depth == last:
                     setattr(holder, name, element.parse(node, schema))
                 else:
                     inner = getattr(holder, name, None)
@@ -962,6 +964,19 @@ class SoapChannel:
                         setattr(holder, name, inner)
                     holder = inner
         return result
+
+    def _part_steps(self, body: Any, path: str) -> tuple[tuple[str, Any, str], ...]:
+        """(name, zeep element, Clark tag) of each step of ``path`` below ``body``, looked up
+        in the schema once per answer element and path."""
+        key = (body.qname.text, path)
+        steps = self._steps.get(key)
+        if steps is None:
+            element, made = body, []
+            for name in path.split("/"):
+                element = _child_element(element, name)
+                made.append((name, element, element.qname.text))
+            steps = self._steps[key] = tuple(made)
+        return steps
 
     def search_problem(self, operation: str, text: str, reply: _Reply) -> None:
         """For a search answer without a result: None (postponed) when asking again later may

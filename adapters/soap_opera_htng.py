@@ -131,7 +131,9 @@ class OperaHtngChannel(SoapChannel):
                 return self.outcome(leg, PostingResult.NOT_SENT, refused)
             sent = True
             try:
-                reply = yield self.exchange(operation, data, headers, leg.reference)
+                # Only the result is read (not the posting number nor anything else).
+                reply = yield self.exchange(operation, data, headers, leg.reference,
+                                            only=("Result",))  # fmt: skip
             except (RequestNotSent, AnswerUnknown) as exc:
                 return self.transport_outcome(leg, exc)
             outcome = self.reply_outcome(leg, reply)

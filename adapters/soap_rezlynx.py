@@ -195,7 +195,7 @@ class RezlynxChannel(SoapChannel):
                 return self.outcome(leg, PostingResult.NOT_SENT, refused)
             sent = True
             try:
-                reply, result = yield self.call(operation, kwargs, leg.reference)
+                reply, result = yield self.call(operation, kwargs, leg.reference, only=())
                 if (
                     result is not None
                     and operation == rezlynx.Operation.ADD_PAYMENT.value
@@ -204,7 +204,7 @@ class RezlynxChannel(SoapChannel):
                     # Not resident yet: the same money is a deposit on the booking.
                     operation = rezlynx.Operation.ADD_DEPOSIT.value
                     deposit = {k: v for k, v in kwargs.items() if k != "FolioID"}
-                    reply, result = yield self.call(operation, deposit, leg.reference)
+                    reply, result = yield self.call(operation, deposit, leg.reference, only=())
             except _LogInAnswered as exc:
                 return exc.outcome_of(leg)
             except (RequestNotSent, AnswerUnknown) as exc:
@@ -232,16 +232,16 @@ class RezlynxChannel(SoapChannel):
         kwargs: dict[str, Any],
         reference: str,
         *,
-        only: tuple[str, ...] = (),
+        only: tuple[str, ...] | None = None,
     ) -> Any:
         """One operation with the current session; on 7007 log in again and call once more.
 
         Returns ``(reply, CallResult or None)``; None when the reply holds no result (a fault
-        or an unreadable answer: see ``reply_outcome``). ``only``: the answer's elements to
-        read (:meth:`SoapChannel.read_reply`); the call's result is always among them.
+        or an unreadable answer: see ``reply_outcome``). ``only``: None reads the whole
+        answer; a tuple reads just the call's result and the answer's elements it names
+        (:meth:`SoapChannel.read_reply`; a posting reads its result alone).
         """
-        if only:
-            only = (f"{operation}Result", *only)
+        parts = () if only is None else (f"{operation}Result", *only)
         relogged = False
         while True:
             session = yield self.session(reference)
@@ -250,7 +250,7 @@ class RezlynxChannel(SoapChannel):
                 data, headers = prebuilt[2], prebuilt[3]
             else:
                 data, headers = self.build(operation, reference, SessionID=session, **kwargs)
-            reply = yield self.exchange(operation, data, headers, reference, only=only)
+            reply = yield self.exchange(operation, data, headers, reference, only=parts)
             result = _call_result(reply, operation)
             if result is None or result.exception_code != _SESSION_EXPIRED or relogged:
                 return reply, result
