@@ -112,7 +112,6 @@ from twisted.internet.defer import (
     CancelledError,
     Deferred,
     fail,
-    inlineCallbacks,
     maybeDeferred,
     succeed,
 )
@@ -881,7 +880,6 @@ class SoapChannel:
         except Exception:
             log.failure("wire log hook failed for {reference}", reference=reference)
 
-    @inlineCallbacks
     def exchange(
         self,
         operation: str,
@@ -890,22 +888,36 @@ class SoapChannel:
         reference: str | None,
         *,
         only: Sequence[str] = (),
-    ) -> Any:
+    ) -> Deferred[_Reply]:
         """POST one envelope and read the answer into a :class:`_Reply` (``only``: as
         :meth:`read_reply`).
 
         Fails with :class:`RequestNotSent` (and marks the endpoint down for a while) or
-        :class:`AnswerUnknown`; both are logged.
+        :class:`AnswerUnknown`; both are logged. (Plain callbacks, not ``inlineCallbacks``:
+        one generator layer less for every message.)
         """
         self.frame("out", data, reference)
         try:
-            answer = yield self.http.post(data, headers)
-        except RequestNotSent as exc:
-            self.mark_down(str(exc))
-            raise
+            posted = self.http.post(data, headers)
+        except Exception:
+            return fail()
+        return posted.addCallbacks(
+            self._answered,
+            self._not_answered,
+            callbackArgs=(operation, reference, only),
+        )
+
+    def _answered(
+        self, answer: HttpAnswer, operation: str, reference: str | None, only: Sequence[str]
+    ) -> _Reply:
         self.mark_up()
         self.frame("in", answer.content, reference)
         return self.read_reply(operation, answer, only=only)
+
+    def _not_answered(self, failure: Failure) -> Failure:
+        if failure.check(RequestNotSent):
+            self.mark_down(str(failure.value))
+        return failure
 
     def read_reply(
         self, operation: str, answer: HttpAnswer, *, only: Sequence[str] = ()
