@@ -70,14 +70,16 @@ def parse_addressing(blocks: Iterable[Any]) -> Addressing | None:
     found: dict[str, str] = {}
     version: WsaVersion | None = None
     for block in blocks:
-        qname = etree.QName(block)
-        block_version = WsaVersion.from_namespace(qname.namespace)
+        tag = block.tag  # "{namespace}name" (a block without a namespace is not addressing)
+        if not isinstance(tag, str) or not tag.startswith("{"):
+            continue
+        namespace, _, name = tag[1:].partition("}")
+        block_version = WsaVersion.from_namespace(namespace)
         if block_version is None:
             continue
         if version is not None and block_version is not version:
             raise EnvelopeError("WS-Addressing headers mix the 2004/08 and 2005/08 namespaces")
         version = block_version
-        name = qname.localname
         if name in found:
             raise EnvelopeError(f"wsa:{name} appears more than once")
         if name in ("From", "ReplyTo", "FaultTo"):

@@ -28,10 +28,7 @@ class SoapVersion(Enum):
 
     @classmethod
     def from_namespace(cls, namespace: str | None) -> SoapVersion | None:
-        for version in cls:
-            if version.namespace == namespace:
-                return version
-        return None
+        return _SOAP_BY_NAMESPACE.get(namespace)
 
 
 class WsaVersion(Enum):
@@ -53,7 +50,9 @@ class WsaVersion(Enum):
 
     @classmethod
     def from_namespace(cls, namespace: str | None) -> WsaVersion | None:
-        for version in cls:
-            if version.namespace == namespace:
-                return version
-        return None
+        return _WSA_BY_NAMESPACE.get(namespace)
+
+
+#: Looked up for every header block of every message read: a dict, not a loop over members.
+_SOAP_BY_NAMESPACE: dict[str | None, SoapVersion] = {v.namespace: v for v in SoapVersion}
+_WSA_BY_NAMESPACE: dict[str | None, WsaVersion] = {v.namespace: v for v in WsaVersion}
