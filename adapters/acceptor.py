@@ -12,22 +12,26 @@ How the pieces fit (docs/design-note-ingest-process.md has the reasoning):
 - The gateway binds the ingest socket itself (so the port is open, and its backlog fills,
   before any acceptor runs) and hands the same listening socket to every acceptor as file
   descriptor 3; the kernel gives each connection to one of them.
-- An acceptor opens the same SQLite journal (WAL: one writer at a time, the busy timeout
-  covers the wait) without crash recovery, and answers exactly as the gateway's own
-  ``POST /v1/events`` does: 202 only after the COMMIT, 200 for a repeat, 409, 400, 401, 404,
-  413, 415. It serves ``GET /healthz`` too; every other path answers 404 naming the port
-  that has it.
-- After each commit it tells the gateway on its standard output, one JSON line per event:
-  ``{"accepted": "<event_id>", "match": true|false}`` (the dispatchers wake; ``match``: the
-  event asks for a candidate search) and ``{"count": ["<type>", "<result>"]}`` for every answer
-  (``foliogate_events_total`` stays the gateway's). The gateway's 5-second rescan of the
-  journal is the safety net for a line that never came.
-- Its standard input is a pipe from the gateway: when it closes (the gateway stopped, or
-  died), the acceptor stops listening, commits what is queued and exits. SIGTERM does the
-  same. An acceptor that dies is started again after :data:`RESTART_SECONDS`.
+- An acceptor does the HTTP work of ``POST /v1/events``: reading the request (size limit,
+  content type), the signature, the JSON and the validation, the property. Each request it
+  refuses gets the gateway's own answer at once (400 with every problem, 401, 404, 413, 415).
+- An event that passes goes to the gateway's process as one JSON line on the acceptor's
+  standard output, ``{"submit": n, "source": "<source>", "event": {...}}``. The gateway plans
+  and journals it as if it had come to its own port (:meth:`adapters.api.GatewayAPI.ingest`:
+  group commit, duplicates and conflicts, the log line, the count, the dispatchers woken),
+  and after the COMMIT writes the answer to the acceptor's standard input,
+  ``{"reply": n, "answer": [status, body, headers]}``: 202, 200 for a repeat, 409, or 503
+  if the journal failed. So the journal keeps ONE writer: two processes committing to one
+  SQLite file wait for each other's write lock (measured: the postings slowed to half).
+- The acceptor serves ``GET /healthz`` too; every other path answers 404 naming the port
+  that has it. Its own refusals are counted in the gateway's ``foliogate_events_total``
+  through ``{"count": ["<type>", "<result>"]}`` lines.
+- When its standard input closes (the gateway stopped, or died), the acceptor answers 503 to
+  what is still waiting, stops listening and exits. An acceptor that dies is started again
+  after :data:`RESTART_SECONDS`.
 
-Nothing acknowledged is lost when an acceptor dies: a 202 leaves only after its COMMIT, and
-the payment platform retries what got no 202 (the repeat is then answered 200 or 202).
+Nothing acknowledged is lost when an acceptor dies: a 202 leaves only after the gateway's
+COMMIT, and the payment platform retries what got no 202 (the repeat is then answered 200).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from twisted.internet import protocol
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 log = Logger(namespace="foliogate.acceptor")
@@ -53,6 +57,12 @@ INGEST_FD = 3
 RESTART_SECONDS = 1.0
 #: Seconds an acceptor has to exit after its standard input closed, before SIGKILL.
 STOP_SECONDS = 10.0
+#: The answer when taking an event failed in a way nobody foresaw (logged).
+_INTERNAL_ERROR = (500, {"errors": [{"path": "", "reason": "internal error; see the gateway log"}]},
+                   {})  # fmt: skip
+#: What the gateway writes to an acceptor to stop it: stop listening, wait for the answers
+#: to the events already handed over, exit.
+STOP_LINE = b'{"stop":true}'
 #: Longest line an acceptor may write to the gateway (an event id is at most a few hundred).
 MAX_LINE = 4096
 
@@ -115,8 +125,10 @@ class _AcceptorProcess(protocol.ProcessProtocol):
 class AcceptorPool:
     """The gateway's acceptor processes: started, kept up, told to stop.
 
-    ``argv(index)`` is the command line of acceptor ``index`` (the interpreter first);
-    ``on_accepted(event_id, match)`` and ``on_count(event_type, result)`` receive its lines.
+    ``argv(index)`` is the command line of acceptor ``index`` (the interpreter first).
+    ``on_submit(event, source)`` journals an event an acceptor checked and fires with the
+    answer (status, body, headers), which goes back to that acceptor;
+    ``on_count(event_type, result)`` takes the acceptors' own refusals.
     """
 
     def __init__(
@@ -127,7 +139,7 @@ class AcceptorPool:
         argv: Callable[[int], Sequence[str]],
         *,
         env: Mapping[str, str],
-        on_accepted: Callable[[str, bool], object],
+        on_submit: Callable[[dict[str, Any], str], Deferred[Any]],
         on_count: Callable[[str | None, str], object],
     ) -> None:
         self.reactor = reactor
@@ -135,7 +147,7 @@ class AcceptorPool:
         self.count = count
         self._argv = argv
         self._env = dict(env)
-        self._on_accepted = on_accepted
+        self._on_submit = on_submit
         self._on_count = on_count
         self.processes: dict[int, _AcceptorProcess] = {}
         self._restarts: dict[int, Any] = {}
@@ -178,11 +190,32 @@ class AcceptorPool:
             return
         if not isinstance(message, dict):
             return
-        if isinstance(message.get("accepted"), str):
-            self._on_accepted(message["accepted"], bool(message.get("match")))
+        number, event, source = message.get("submit"), message.get("event"), message.get("source")
+        if isinstance(number, int) and isinstance(event, dict) and isinstance(source, str):
+            self._submit(index, number, event, source)
         count = message.get("count")
         if isinstance(count, list) and len(count) == 2 and isinstance(count[1], str):
             self._on_count(count[0] if isinstance(count[0], str) else None, count[1])
+
+    def _submit(self, index: int, number: int, event: dict[str, Any], source: str) -> None:
+        process = self.processes.get(index)
+        try:
+            d = self._on_submit(event, source)
+        except Exception:
+            log.failure("acceptor {index}: the event could not be taken", index=index)
+            d = succeed(_INTERNAL_ERROR)
+
+        def reply(answer: Any) -> None:
+            code, body, headers = answer
+            if process is None or self.processes.get(index) is not process:
+                return  # that acceptor has gone; its caller got no answer and retries
+            line = json.dumps({"reply": number, "answer": [code, body, dict(headers)]},
+                              separators=(",", ":"), ensure_ascii=False)  # fmt: skip
+            process.transport.write(line.encode() + b"\n")
+
+        d.addCallback(reply).addErrback(
+            lambda f: log.failure("acceptor {index}: answering failed", f, index=index)
+        )
 
     def ended(self, process: _AcceptorProcess, reason: Any) -> None:
         if self.processes.get(process.index) is process:
@@ -197,7 +230,8 @@ class AcceptorPool:
         )
 
     def stop(self) -> Deferred[None]:
-        """Close every acceptor's standard input (it finishes what it accepted and exits);
+        """Tell every acceptor to stop (:data:`STOP_LINE`: it stops listening, waits for the
+        answers to the events it handed over, and exits), then close its standard input;
         SIGKILL one still running after :data:`STOP_SECONDS`. Fires when all have ended."""
         from twisted.internet.defer import DeferredList
 
@@ -212,7 +246,7 @@ class AcceptorPool:
             transport = process.transport
             if transport is None:
                 continue
-            transport.closeStdin()
+            transport.write(STOP_LINE + b"\n")
             kill = self.reactor.callLater(STOP_SECONDS, _kill, transport)
             process.ended.addBoth(lambda result, kill=kill: _cancel(kill, result))
         done: Deferred[Any] = DeferredList(waits)
@@ -250,47 +284,89 @@ def acceptor_argv(config_path: str, journal: str, log_format: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-class _Parent(protocol.Protocol):
-    """The acceptor's standard input: the gateway holds the other end; EOF means stop."""
+class _Gateway(protocol.Protocol):
+    """The acceptor's end of its pipes to the gateway (standard input and output): events
+    go out as ``submit`` lines, answers come back as ``reply`` lines. Their end means stop."""
 
-    def __init__(self, on_closed: Callable[[], object]) -> None:
+    def __init__(
+        self, on_closed: Callable[[], object], on_stop: Callable[[], object] = lambda: None
+    ) -> None:
         self._on_closed = on_closed
+        self._on_stop = on_stop
+        self._stopping = False
+        self._closed = False
+        self._buffer = b""
+        self._next = 0
+        self._waiting: dict[int, Deferred[Any]] = {}
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
-        pass
-
-    def connectionLost(self, reason: Any = None) -> None:  # noqa: N802
-        self._on_closed()
-
-
-class _Report:
-    """What the acceptor tells the gateway (JSON lines on standard output)."""
-
-    def __init__(self, write: Callable[[bytes], object], journal: Any) -> None:
-        self._write = write
-        self._journal = journal
-        self._generation = journal.match_generation
-
-    def accepted(self, event_id: str) -> None:
-        generation = self._journal.match_generation
-        match, self._generation = generation != self._generation, generation
-        self._send({"accepted": event_id, "match": match})
+    def forward(self, event: dict[str, Any], source: str) -> Deferred[Any]:
+        self._next += 1
+        d: Deferred[Any] = Deferred()
+        if self.transport is None or self._stopping:
+            d.callback(_GONE)  # the platform retries it later (at the gateway's next start)
+            return d
+        self._waiting[self._next] = d
+        self._send({"submit": self._next, "source": source, "event": event})
+        return d
 
     def event_result(self, event_type: str | None, result: str) -> None:
+        """The acceptor's own refusals, counted in the gateway's /metrics."""
         self._send({"count": [event_type, result]})
 
     def _send(self, message: dict[str, Any]) -> None:
-        self._write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+        if self.transport is not None:
+            data = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+            self.transport.write(data + b"\n")
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802 - Twisted's interface
+        self._buffer += data
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            if line == STOP_LINE:
+                self._stopping = True
+                self._on_stop()
+                continue
+            try:
+                message = json.loads(line)
+                number, (code, body, headers) = message["reply"], message["answer"]
+            except (ValueError, KeyError, TypeError):
+                log.error("acceptor: unreadable line from the gateway {line!r}", line=line[:200])
+                continue
+            d = self._waiting.pop(number, None)
+            if d is not None:
+                d.callback((int(code), body, headers))
+        if self._stopping and not self._waiting:
+            self._close()  # every event handed over has its answer
+
+    def connectionLost(self, reason: Any = None) -> None:  # noqa: N802
+        waiting, self._waiting = self._waiting, {}
+        for d in waiting.values():
+            d.callback(_GONE)
+        self._close()
+
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._on_closed()
+
+
+#: The answer to an event the gateway can no longer take (it stopped): retry later.
+_GONE = (
+    503,
+    {"errors": [{"path": "", "reason": "the gateway is stopping; retry"}]},
+    {"Retry-After": "1"},
+)
 
 
 def serve(
-    config_path: str, *, reactor: Any, journal_path: str | None = None, fd: int = INGEST_FD,
-    out: Any = None,
+    config_path: str, *, reactor: Any, gateway: _Gateway, journal_path: str | None = None,
+    fd: int = INGEST_FD,
 ) -> Any:  # fmt: skip
-    """Accept events in ``reactor`` on the listening socket ``fd`` (which it takes over).
+    """Accept events in ``reactor`` on the listening socket ``fd`` (which it takes over),
+    handing them to the gateway through ``gateway`` (connected to the pipes).
 
-    Stops with the reactor: a "before shutdown" trigger stops listening, then commits what is
-    queued and closes the journal. Returns the listening port."""
+    Stops with the reactor: a "before shutdown" trigger stops listening and closes the
+    journal (opened for ``/healthz``; the acceptor never writes to it). Returns the port."""
     from twisted.internet.defer import maybeDeferred
 
     from adapters.api import make_site
@@ -300,15 +376,9 @@ def serve(
     config = load_config(config_path)
     path = journal_path or str(config.gateway.journal)
     journal = Journal(path, reactor=reactor, recover=False)
-    stream = out if out is not None else sys.stdout.buffer
-
-    def write(data: bytes) -> None:
-        stream.write(data)
-        stream.flush()
-
-    report = _Report(write, journal)
-    site = make_site(journal, config, reactor, report.accepted, ingest_only=True)
-    site.resource.metrics = report  # the counts go to the gateway's /metrics
+    site = make_site(journal, config, reactor, None, ingest_only=True)
+    site.resource.forward = gateway.forward
+    site.resource.metrics = gateway  # its refusals are counted in the gateway's /metrics
     with socket.socket(fileno=os.dup(fd)) as probe:
         family = probe.family
     port = reactor.adoptStreamPort(fd, family, site)
@@ -346,15 +416,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed: list[Any] = []
 
     def start() -> None:
+        # The gateway holds the other ends of standard input and output; their end means stop.
+        port: list[Any] = []
+        gateway = _Gateway(
+            reactor.stop,  # type: ignore[attr-defined]
+            on_stop=lambda: port and port[0].stopListening(),
+        )
+        stdio.StandardIO(gateway, reactor=reactor)
         try:
-            serve(args.config, reactor=reactor, journal_path=args.journal)
+            port.append(serve(args.config, reactor=reactor, journal_path=args.journal,
+                              gateway=gateway))  # fmt: skip
         except Exception as exc:
             failed.append(exc)
             print(f"foliogate acceptor: could not start: {exc}", file=sys.stderr)
             reactor.stop()  # type: ignore[attr-defined]
-            return
-        # The gateway holds the other end of standard input: its end means stop.
-        stdio.StandardIO(_Parent(reactor.stop), reactor=reactor)  # type: ignore[attr-defined]
 
     reactor.callWhenRunning(start)  # type: ignore[attr-defined]
     reactor.run()  # type: ignore[attr-defined]

@@ -77,7 +77,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import parse_qs, unquote
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import server
@@ -467,6 +467,9 @@ def _parse_json(body: bytes) -> Any:
         raise _Answer(400, _errors(("", f"malformed JSON: {exc}"))) from exc
 
 
+#: What ``POST /v1/events`` answers: status, JSON body, extra headers.
+Answer = tuple[int, dict[str, Any], Mapping[str, str]]
+
 #: What an acceptor process serves (the rest of the API is the gateway's own process's).
 _INGEST_ROUTES = (("POST", ["v1", "events"]), ("GET", ["healthz"]))
 _INGEST_ONLY = (
@@ -483,6 +486,9 @@ class GatewayAPI(Resource):
     #: serves ``/metrics``, counts ingest answers and gives ``/readyz`` the links. None: no
     #: ``/metrics``, and ``/readyz`` checks the journal alone.
     metrics: Any = None
+    #: In an acceptor process (adapters.acceptor): hands an event that passed the checks
+    #: of ``POST /v1/events`` to the gateway's process, which answers as :meth:`ingest` does.
+    forward: Callable[[dict[str, Any], str], Deferred[Answer]] | None = None
 
     def __init__(
         self,
@@ -699,42 +705,6 @@ class GatewayAPI(Resource):
                 raise _Answer(400, _errors(("", f"malformed JSON: {exc}"))) from exc
             raise _Answer(400, {"errors": [_problem_json(p) for p in problems]}) from exc
 
-    def _finish_later(
-        self,
-        request: server.Request,
-        d: Deferred[Any],
-        respond: Callable[[Any], tuple[int, dict[str, Any]]],
-        after: Callable[[Any], None] | None = None,
-    ) -> int:
-        gone: list[bool] = []
-        request.notifyFinish().addErrback(lambda _: gone.append(True))
-
-        def ok(result: Any) -> None:
-            code, body = respond(result)
-            if not gone:
-                request.write(self._answer(request, code, body))
-                request.finish()
-            if after is not None:
-                after(result)
-
-        def failed(failure: Failure) -> None:
-            log.failure("journal commit failed; answering 503", failure)
-            if not gone:
-                request.write(
-                    self._answer(
-                        request,
-                        503,
-                        _errors(("", "the journal could not commit the event; retry")),
-                        {"Retry-After": "1"},
-                    )
-                )
-                request.finish()
-
-        d.addCallbacks(ok, failed).addErrback(
-            lambda f: log.failure("answering {path} failed", f, path=request.path)
-        )
-        return server.NOT_DONE_YET
-
     def _wake_dispatcher(self, event_id: str) -> None:
         if self._on_event_accepted is None:
             return
@@ -804,33 +774,64 @@ class GatewayAPI(Resource):
         properties = getattr(self._config, "properties", {}) or {}
         if prop not in properties:
             raise _Answer(404, _errors(("property", f"unknown property {prop!r}")))
+        # Every outcome from here is logged with the event: _after_ingest, or the failure.
+        request.foliogate_logged = True  # type: ignore[attr-defined]  # see GatewaySite.log
+        if self.forward is not None:
+            # An acceptor process: the gateway's process plans and journals the event and
+            # says what to answer (adapters.acceptor).
+            return self._answer_later(request, self.forward(obj, source))
+        return self._answer_later(request, self.ingest(obj, source))
+
+    def ingest(self, obj: dict[str, Any], source: str) -> Deferred[Answer]:
+        """Plan and journal an event that passed the checks of ``POST /v1/events`` (signed,
+        a JSON object, valid, for a known property); fires with the answer to give once it
+        is committed: (status, JSON body, headers). The journal failing is a 503 answer."""
         try:
             event = self._rules.parse(obj)
         except Exception as exc:  # validate() accepted it; parse() should too
             problems = list(getattr(exc, "problems", ()) or ())
             if not problems:
                 raise
-            raise _Answer(400, {"errors": [_problem_json(p) for p in problems]}) from exc
-        body = self._rules.canonical(obj)
+            self._count_event(obj.get("type"), "rejected")
+            body: dict[str, Any] = {"errors": [_problem_json(p) for p in problems]}
+            return succeed((400, body, {}))
+        canonical = self._rules.canonical(obj)
         original_legs: Sequence[Leg] = ()
         if event.refund_of:
             original = self._journal.event(event.refund_of)
             original_legs = original.legs if original is not None else ()
-        plan = self._intake.plan(event, properties[prop], original_legs, invoices=invoices_of(obj))
-        d = self._journal.submit_event(event, body, plan, source=source)
+        prop = self._config.properties[event.property]
+        plan = self._intake.plan(event, prop, original_legs, invoices=invoices_of(obj))
+        d = self._journal.submit_event(event, canonical, plan, source=source)
         event_type, prop_name = str(event.type), event.property
 
-        def failed(failure: Failure) -> Failure:
-            self._count_event(event_type, "error")
-            return failure
+        def committed(result: IngestResult) -> Answer:
+            code, answer = _ingest_answer(result)
+            self._after_ingest(result, event_type, prop_name)
+            return code, answer, {}
 
-        d.addErrback(failed)
-        # Every outcome from here is logged with the event: _after_ingest, or the failure.
-        request.foliogate_logged = True  # type: ignore[attr-defined]  # see GatewaySite.log
-        return self._finish_later(
-            request, d, _ingest_answer,
-            lambda result: self._after_ingest(result, event_type, prop_name),
-        )  # fmt: skip
+        def failed(failure: Failure) -> Answer:
+            self._count_event(event_type, "error")
+            log.failure("journal commit failed; answering 503", failure)
+            return 503, _errors(("", "the journal could not commit the event; retry")), {
+                "Retry-After": "1"
+            }
+
+        return d.addCallbacks(committed, failed)
+
+    def _answer_later(self, request: server.Request, d: Deferred[Answer]) -> int:
+        gone: list[bool] = []
+        request.notifyFinish().addErrback(lambda _: gone.append(True))
+
+        def ok(answer: Answer) -> None:
+            if not gone:
+                request.write(self._answer(request, *answer))
+                request.finish()
+
+        d.addCallback(ok).addErrback(
+            lambda f: log.failure("answering {path} failed", f, path=request.path)
+        )
+        return server.NOT_DONE_YET
 
     def _after_ingest(
         self, result: IngestResult, event_type: str | None = None, property: str | None = None

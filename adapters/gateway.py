@@ -117,6 +117,7 @@ class Gateway:
             journal, self.config.properties, runtimes=lambda: self.properties, now=self._now
         )
         site.resource.metrics = self.metrics  # /metrics, /readyz, ingest counts
+        self._api = site.resource
         self.api_port = yield serverFromString(self.reactor, self.config.gateway.listen).listen(
             site
         )
@@ -147,16 +148,11 @@ class Gateway:
             self.reactor, sock, settings.acceptors,
             lambda index: acceptor_argv(config_path, journal_path, self._log_format),
             env={**os.environ, **self._environ},
-            on_accepted=self._acceptor_accepted, on_count=self._acceptor_counted,
+            on_submit=self._api.ingest, on_count=self._acceptor_counted,
         )  # fmt: skip
         self.acceptors.start()
         log.info("events accepted by {n} acceptor process(es) on {url}",
                  n=settings.acceptors, url=self.ingest_url)  # fmt: skip
-
-    def _acceptor_accepted(self, event_id: str, match: bool) -> None:
-        if match and self.journal is not None:
-            self.journal.match_generation += 1  # its candidate search is due
-        self._event_accepted(event_id)
 
     def _acceptor_counted(self, event_type: str | None, result: str) -> None:
         if self.metrics is not None:

@@ -83,10 +83,11 @@ def alive(pid: int) -> bool:
 
 @pytest_twisted.inlineCallbacks
 def test_events_posted_to_the_acceptors_port_are_booked_once_by_the_gateway(tmp_path):
-    """Two acceptor processes take the events; 202 means committed (the gateway's process
-    sees the event in the journal at once); the gateway posts each leg, and the folio shows
-    each payment once. A repeat is 200, a different body under the same id 409; both are
-    counted in the gateway's own /metrics."""
+    """Two acceptor processes take the events and hand them to the gateway's process, the
+    journal's one writer; 202 means committed (the event is in the journal when it comes);
+    the gateway posts each leg, and the folio shows each payment once. A repeat is 200, a
+    different body under the same id 409; all are counted in the gateway's own /metrics,
+    and so is an event the acceptor itself refused."""
     stack = yield start_stack(tmp_path, acceptors=2)
     try:
         gateway = stack.gateway
@@ -118,7 +119,16 @@ def test_events_posted_to_the_acceptors_port_are_booked_once_by_the_gateway(tmp_
             wanted = [line for line in lines if line.startswith("foliogate_events_total{")]
             return wanted if any('result="conflict"' in line for line in wanted) else None
 
-        metrics = yield stack.wait_for(counted, "the acceptors' counts in /metrics")
+        code, _ = yield post(stack, url, None, raw=b"[]")
+        assert code == 400
+
+        def refused() -> Any:
+            lines = counted()
+            return lines if lines and any('result="rejected"' in x and " 1.0" in x
+                                          for x in lines) else None  # fmt: skip
+
+        metrics = yield stack.wait_for(refused, "the acceptors' counts in /metrics")
+        assert 'foliogate_events_total{result="rejected",type="unknown"} 1.0' in metrics
         paid = [line for line in metrics if 'type="payment.succeeded"' in line]
         assert 'foliogate_events_total{result="accepted",type="payment.succeeded"} 12.0' in paid
         assert 'foliogate_events_total{result="duplicate",type="payment.succeeded"} 1.0' in paid
@@ -218,10 +228,10 @@ def test_acceptors_need_a_port_of_their_own_on_loopback(tmp_path):
     (many,) = errors('acceptors = 9\ningest_listen = "tcp:port=8601:interface=127.0.0.1"')
     assert many.startswith("gateway.acceptors:")
     good = tmp_path / "good.toml"
-    good.write_text(base.replace(
-        "max_body_bytes = 65536",
-        'max_body_bytes = 65536\nacceptors = 2\ningest_listen = "tcp:port=8601:interface=127.0.0.1"',
-    ))  # fmt: skip
+    listen = 'ingest_listen = "tcp:port=8601:interface=127.0.0.1"'
+    good.write_text(
+        base.replace("max_body_bytes = 65536", f"max_body_bytes = 65536\nacceptors = 2\n{listen}")
+    )
     config = load_config(good)
     assert (config.gateway.acceptors, config.gateway.ingest_listen) == (
         2, "tcp:port=8601:interface=127.0.0.1"
@@ -229,30 +239,37 @@ def test_acceptors_need_a_port_of_their_own_on_loopback(tmp_path):
 
 
 def test_the_gateway_reads_only_well_formed_lines_from_an_acceptor():
-    """What an acceptor writes is checked: accepted ids and counts reach the gateway;
-    garbage and wrong shapes are dropped (logged), never raised into the reactor."""
+    """What an acceptor writes is checked: events handed over are journaled (here: the
+    stand-in) and counts reach the metrics; garbage and wrong shapes are dropped (logged),
+    never raised into the reactor."""
+    from twisted.internet.defer import succeed
+
     sock = ingest_socket("tcp:port=0:interface=127.0.0.1")
-    accepted: list[tuple[str, bool]] = []
+    submitted: list[tuple[dict[str, Any], str]] = []
     counts: list[tuple[str | None, str]] = []
+
+    def submit(event: dict[str, Any], source: str) -> Any:
+        submitted.append((event, source))
+        return succeed((202, {}, {}))
+
     try:
         pool = AcceptorPool(
             task.Clock(), sock, 1, lambda index: ["python"], env={},
-            on_accepted=lambda e, m: accepted.append((e, m)),
-            on_count=lambda t, r: counts.append((t, r)),
+            on_submit=submit, on_count=lambda t, r: counts.append((t, r)),
         )  # fmt: skip
         for raw in (
-            b'{"accepted":"evt_1","match":false}',
-            b'{"accepted":"evt_2","match":true}',
-            b'{"count":["payment.succeeded","accepted"]}',
+            b'{"submit":1,"source":"payments","event":{"event_id":"evt_1"}}',
+            b'{"count":["payment.succeeded","rejected"]}',
             b'{"count":[null,"rejected"]}',
             b"not json",
             b"[1, 2]",
-            b'{"accepted": 5}',
+            b'{"submit":"2","source":"payments","event":{}}',
+            b'{"submit":3,"source":"payments","event":[]}',
             b'{"count": ["x"]}',
         ):
             pool.line(0, raw)
-        assert accepted == [("evt_1", False), ("evt_2", True)]
-        assert counts == [("payment.succeeded", "accepted"), (None, "rejected")]
+        assert submitted == [({"event_id": "evt_1"}, "payments")]
+        assert counts == [("payment.succeeded", "rejected"), (None, "rejected")]
         assert pool.host == "127.0.0.1" and pool.port > 0
     finally:
         sock.close()
