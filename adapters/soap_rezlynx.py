@@ -185,7 +185,8 @@ class RezlynxChannel(SoapChannel):
         sent = False
         try:
             try:
-                yield self.session(leg.reference)
+                if self.session_id is None:  # else nothing to wait for
+                    yield self.session(leg.reference)
             except _LogInAnswered as exc:
                 return exc.outcome_of(leg)
             except (RequestNotSent, AnswerUnknown) as exc:
@@ -244,7 +245,9 @@ class RezlynxChannel(SoapChannel):
         parts = () if only is None else (f"{operation}Result", *only)
         relogged = False
         while True:
-            session = yield self.session(reference)
+            session = self.session_id
+            if session is None:
+                session = yield self.session(reference)
             prebuilt = self._prebuilt.pop(reference, None)
             if prebuilt is not None and prebuilt[:2] == (operation, session):
                 data, headers = prebuilt[2], prebuilt[3]
