@@ -36,8 +36,11 @@ class Recorder(Resource):
         return body
 
 
-@pytest.fixture
-def serve():
+@pytest.fixture(params=["direct", "agent.request"])
+def serve(request):
+    """A recording server and a SoapHttp posting to it; every test runs twice: through the
+    direct path (``Agent._requestWithEndpoint`` with the URI parsed once) and through the
+    public ``Agent.request`` the client falls back to when Twisted's internals differ."""
     made: list[Any] = []
 
     @defer.inlineCallbacks
@@ -47,6 +50,8 @@ def serve():
         port = yield defer.maybeDeferred(reactor.listenTCP, 0, site, interface="127.0.0.1")
         http = SoapHttp(reactor, f"http://127.0.0.1:{port.getHost().port}{path}",
                         timeout=5.0, **options)  # fmt: skip
+        if request.param == "agent.request":
+            http._send_direct = None
         made.append((port, http))
         return port.getHost().port, http
 
@@ -121,3 +126,23 @@ def test_a_refused_connection_is_not_sent():
     with pytest.raises(RequestNotSent, match="ConnectionRefusedError"):
         yield http.post(b"<x/>", SOAP11)
     yield http.close()
+
+
+def test_the_installed_twisted_has_the_direct_path():
+    """The fallback is correct but slower: a Twisted whose Agent internals changed fails
+    here, so someone looks, instead of the gateway silently spending more per exchange."""
+    http = SoapHttp(reactor, "http://127.0.0.1:9/pms", timeout=1.0)
+    assert http._send_direct is not None
+    assert http._path == b"/pms"
+    assert http._key == (b"http", b"127.0.0.1", 9)
+
+
+def test_an_agent_without_the_known_internals_goes_through_agent_request():
+    from adapters.soap_channel import _direct_request
+
+    class Other:
+        def _requestWithEndpoint(self, key, endpoint, method, uri, headers):  # noqa: N802
+            raise AssertionError("not called")
+
+    assert _direct_request(Other()) is None
+    assert _direct_request(object()) is None
