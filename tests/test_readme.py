@@ -198,6 +198,7 @@ SINGLE_COMMANDS = {
     "make lint": _lint,
     ".venv/bin/python bench/fias_codec.py": _codec_bench,
     ".venv/bin/python bench/e2e_fias.py": _e2e_bench,
+    ".venv/bin/python bench/e2e_fias.py --acceptors 1": _e2e_bench,
     ".venv/bin/python bench/e2e_soap.py": _e2e_bench,
     ".venv/bin/foliogate scenario run scenarios/fias-deposit-journey.toml": _scenario,
     ".venv/bin/foliogate certify --config examples/gateway.toml --report build/certify": _certify,
