@@ -11,8 +11,10 @@ no event ingest: the hooks do nothing (``on_frame`` still gets the masked messag
 Prints, per profile: exchanges (HTTP round trips) and legs, this process's CPU per exchange
 and per leg (``getrusage``: user + system of this process only; the simulator runs in its
 own process), the user-mode share of it, the median and the best of ``--rounds`` timed rounds
-(per exchange; on a shared machine the best round is the steadiest figure to compare), and the
-wall-clock rate.
+(per exchange; on a shared machine the best round is the steadiest CPU figure to compare), the
+wall-clock rate, and the median of the rounds' user-mode instructions per exchange (Linux
+``perf_event_open`` on this thread; ``-`` where it cannot be opened): the figure to compare
+two versions by while other processes share the CPUs.
 
     .venv/bin/python bench/soap_exchange.py [--legs 2000] [--profiles rezlynx,opera-htng]
         [--cprofile FILE]
@@ -26,6 +28,7 @@ import datetime as dt
 import os
 import platform
 import resource
+import struct
 import sys
 import tempfile
 import time
@@ -109,6 +112,32 @@ def deposit_leg(n: int, guest: str, prefix: str) -> Leg:
     )
 
 
+class Instructions:
+    """User-mode instructions this thread retires (Linux ``perf_event_open``), a figure that
+    other processes on a shared machine barely move, unlike CPU time; ``read()`` is None
+    where the counter cannot be opened (another OS, ``perf_event_paranoid``, no PMU)."""
+
+    def __init__(self) -> None:
+        self.fd: int | None = None
+        if sys.platform != "linux" or platform.machine() not in ("x86_64", "aarch64"):
+            return
+        import ctypes
+
+        # struct perf_event_attr, PERF_ATTR_SIZE_VER0 (64 bytes): type, size, config,
+        # sample_period, sample_type, read_format, flags, wakeup_events, bp_type, config1.
+        attr = struct.pack("IIQQQQQIIQ", 0, 64, 1, 0, 0, 0, (1 << 5) | (1 << 6), 0, 0, 0)
+        buffer = ctypes.create_string_buffer(attr, 64)
+        number = 298 if platform.machine() == "x86_64" else 241
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = libc.syscall(number, buffer, 0, -1, -1, 0)  # this thread, any CPU, user mode
+        self.fd = fd if fd >= 0 else None
+
+    def read(self) -> int | None:
+        if self.fd is None:
+            return None
+        return int.from_bytes(os.read(self.fd, 8), sys.byteorder)
+
+
 def run_profile(reactor: Any, profile: str, endpoint: str, legs: int, guests: list[str],
                 warmup: int, rounds: int, profiler: cProfile.Profile | None) -> Any:  # fmt: skip
     from twisted.internet.defer import ensureDeferred
@@ -144,15 +173,20 @@ def run_profile(reactor: Any, profile: str, endpoint: str, legs: int, guests: li
         per_round = legs // rounds
         cpu_per_exchange = []
         total = {"cpu": 0.0, "user": 0.0, "wall": 0.0, "exchanges": 0}
+        counter = Instructions()
+        instructions: list[float] = []
         for r in range(rounds):
             frames[0] = 0
             usage, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+            counted = counter.read()
             if profiler is not None:
                 profiler.enable()
             await post_legs(warmup + r * per_round, per_round)
             if profiler is not None:
                 profiler.disable()
             wall = time.perf_counter() - wall
+            if counted is not None:
+                instructions.append(((counter.read() or 0) - counted) / (frames[0] // 2))
             after = resource.getrusage(resource.RUSAGE_SELF)
             user, system = after.ru_utime - usage.ru_utime, after.ru_stime - usage.ru_stime
             exchanges = frames[0] // 2
@@ -162,7 +196,8 @@ def run_profile(reactor: Any, profile: str, endpoint: str, legs: int, guests: li
             total["wall"] += wall
             total["exchanges"] += exchanges
         await channel.stopService()
-        return {"legs": per_round * rounds, **total, "rounds": sorted(cpu_per_exchange)}
+        return {"legs": per_round * rounds, **total, "rounds": sorted(cpu_per_exchange),
+                "instructions": sorted(instructions)}
 
     return ensureDeferred(main())
 
@@ -221,15 +256,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if profiler is not None:
         profiler.dump_stats(str(args.cprofile))
     print(f"{'profile':<11} {'legs':>5} {'exch':>5} {'CPU ms/exch':>11} {'(user)':>7} "
-          f"{'median':>7} {'best':>6} {'CPU ms/leg':>10} {'legs/s':>7}")  # fmt: skip
+          f"{'median':>7} {'best':>6} {'CPU ms/leg':>10} {'legs/s':>7} "
+          f"{'M instr/exch':>12}")  # fmt: skip
     for profile, r in results.items():
         per_round = r["rounds"]
+        counts = r["instructions"]
+        instructions = f"{counts[len(counts) // 2] / 1e6:>12.3f}" if counts else f"{'-':>12}"
         print(f"{profile:<11} {r['legs']:>5.0f} {r['exchanges']:>5.0f} "
               f"{1000 * r['cpu'] / r['exchanges']:>11.3f} "
               f"{1000 * r['user'] / r['exchanges']:>7.3f} "
               f"{1000 * per_round[len(per_round) // 2]:>7.3f} {1000 * per_round[0]:>6.3f} "
               f"{1000 * r['cpu'] / r['legs']:>10.3f} "
-              f"{r['legs'] / r['wall']:>7.0f}")  # fmt: skip
+              f"{r['legs'] / r['wall']:>7.0f} {instructions}")  # fmt: skip
     return 0
 
 
