@@ -93,6 +93,7 @@ callback (a search posts nothing; see :mod:`adapters.soap_htng_async`).
 from __future__ import annotations
 
 import collections
+import copy
 import datetime as dt
 import functools
 import hashlib
@@ -153,6 +154,7 @@ from protocols.soap import (
     XmlRejected,
     XsdValidator,
     addressing_headers,
+    format_datetime,
     http_headers,
     mask_secrets,
     parse_envelope,
@@ -161,6 +163,7 @@ from protocols.soap import (
     random_message_id,
     security_header,
 )
+from protocols.soap.namespaces import WSU
 
 __all__ = [
     "DEFAULT_ENDPOINT_RETRY_SECONDS",
@@ -293,6 +296,10 @@ class AddressingPlugin(Plugin):  # type: ignore[misc]
         self.to = to
         self.from_address = from_address
         self._reply_to = reply_to
+        #: (action, reply-to) -> the header blocks :func:`addressing_headers` wrote for them
+        #: with an empty MessageID, and the MessageID's index: each message gets a copy with
+        #: its MessageID filled in (copying the blocks costs less than writing them anew).
+        self._templates: dict[tuple[str, str], tuple[list[Any], int]] = {}
 
     def egress(
         self, envelope: Any, http_headers: Any, operation: Any, binding_options: Any
@@ -301,17 +308,40 @@ class AddressingPlugin(Plugin):  # type: ignore[misc]
         for block in list(header):
             if WsaVersion.from_namespace(etree.QName(block).namespace) is not None:
                 header.remove(block)  # zeep's own 2005/08 headers (from wsam:Action)
-        reply_to = self._reply_to() if self._reply_to is not None else None
-        addressing = Addressing(
-            version=self.version,
-            action=operation.soapaction,
-            message_id=self._stamps.get().message_id,
-            to=self.to,
-            from_address=self.from_address,
-            reply_to=reply_to or self.version.anonymous,
+        reply_to = (self._reply_to() if self._reply_to is not None else None) or (
+            self.version.anonymous
         )
-        header.extend(addressing_headers(addressing))
+        blocks, message_id = self._template(operation.soapaction, reply_to)
+        copies = [copy.deepcopy(block) for block in blocks]
+        copies[message_id].text = self._stamps.get().message_id
+        header.extend(copies)
         return envelope, http_headers
+
+    def _template(self, action: str, reply_to: str) -> tuple[list[Any], int]:
+        key = (action, reply_to)
+        made = self._templates.get(key)
+        if made is None:
+            addressing = Addressing(
+                version=self.version,
+                action=action,
+                message_id="",
+                to=self.to,
+                from_address=self.from_address,
+                reply_to=reply_to,
+            )
+            blocks = addressing_headers(addressing)
+            tag = f"{{{self.version.namespace}}}MessageID"
+            index = next(i for i, block in enumerate(blocks) if block.tag == tag)
+            if len(self._templates) >= _TEMPLATES_KEPT:  # a callback URL that keeps changing
+                self._templates.clear()
+            made = self._templates[key] = (blocks, index)
+        return made
+
+
+#: Header templates an AddressingPlugin keeps (one per operation and reply-to address).
+_TEMPLATES_KEPT = 64
+#: Any aware time: the template's Created and Expires are replaced in every message.
+_TEMPLATE_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 
 class FreshUsernameToken:
@@ -332,14 +362,27 @@ class FreshUsernameToken:
         self._stamps = stamps
         self._version = version
         self._ttl = ttl
+        #: The header :func:`security_header` writes, made once: each message gets a copy with
+        #: its Created and Expires filled in by the same rules (:meth:`_stamped`).
+        self._template = security_header(self._stamped(_TEMPLATE_TIME), version)
+        #: Where the Timestamp's Created and Expires are: (index in Security, in Timestamp).
+        timestamp = self._template.find(f"{{{WSU}}}Timestamp")
+        self._timestamp = self._template.index(timestamp)
+        self._created = timestamp.index(timestamp.find(f"{{{WSU}}}Created"))
+        self._expires = timestamp.index(timestamp.find(f"{{{WSU}}}Expires"))
+
+    def _stamped(self, now: dt.datetime) -> Security:
+        if self._ttl is None:
+            return Security.stamped(now, credentials=self._credentials)
+        return Security.stamped(now, credentials=self._credentials, ttl=self._ttl)
 
     def apply(self, envelope: Any, headers: Any) -> tuple[Any, Any]:
-        stamp = self._stamps.get()
-        if self._ttl is None:
-            security = Security.stamped(stamp.created, credentials=self._credentials)
-        else:
-            security = Security.stamped(stamp.created, credentials=self._credentials, ttl=self._ttl)
-        get_or_create_header(envelope).insert(0, security_header(security, self._version))
+        security = self._stamped(self._stamps.get().created)
+        block = copy.deepcopy(self._template)
+        timestamp = block[self._timestamp]
+        timestamp[self._created].text = format_datetime(security.created)  # type: ignore[arg-type]
+        timestamp[self._expires].text = format_datetime(security.expires)  # type: ignore[arg-type]
+        get_or_create_header(envelope).insert(0, block)
         return envelope, headers
 
     def verify(self, envelope: Any) -> Any:
