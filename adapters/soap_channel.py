@@ -806,6 +806,9 @@ class SoapChannel:
         wsse = None
         if self.uses_ws_security:
             wsse = FreshUsernameToken(credentials, self._stamps, self.soap_version)
+        #: Whether messages carry a MessageID or a Timestamp (rezlynx's carry neither: no
+        #: stamp is made for them).
+        self._stamped = bool(plugins) or wsse is not None
         self.client = zeep.Client(
             wsdl_document(self.profile),
             transport=OfflineTransport(),
@@ -904,7 +907,8 @@ class SoapChannel:
         The body is validated against the profile's XSD first: a leg that does not fit raises
         :class:`LegMappingError` naming the reference and every schema error (nothing is sent).
         """
-        self._stamps.current = Stamp.fresh(self._now, self._new_message_id)
+        if self._stamped:
+            self._stamps.current = Stamp.fresh(self._now, self._new_message_id)
         try:
             envelope = self.client.create_message(self.service, operation, **kwargs)
         except (zeep.exceptions.Error, TypeError, ValueError) as exc:
@@ -924,7 +928,8 @@ class SoapChannel:
 
     @property
     def last_message_id(self) -> str | None:
-        """The MessageID of the envelope built last."""
+        """The MessageID of the envelope built last (None on a profile without
+        WS-Addressing or WS-Security: rezlynx)."""
         return self._stamps.current.message_id if self._stamps.current else None
 
     def business_date(self) -> dt.date | None:
