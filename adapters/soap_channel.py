@@ -93,7 +93,6 @@ callback (a search posts nothing; see :mod:`adapters.soap_htng_async`).
 from __future__ import annotations
 
 import collections
-import copy
 import datetime as dt
 import functools
 import hashlib
@@ -312,7 +311,7 @@ class AddressingPlugin(Plugin):  # type: ignore[misc]
             self.version.anonymous
         )
         blocks, message_id = self._template(operation.soapaction, reply_to)
-        copies = [copy.deepcopy(block) for block in blocks]
+        copies = [block.__copy__() for block in blocks]  # lxml: a deep copy, no memo dict
         copies[message_id].text = self._stamps.get().message_id
         header.extend(copies)
         return envelope, http_headers
@@ -378,7 +377,7 @@ class FreshUsernameToken:
 
     def apply(self, envelope: Any, headers: Any) -> tuple[Any, Any]:
         security = self._stamped(self._stamps.get().created)
-        block = copy.deepcopy(self._template)
+        block = self._template.__copy__()  # lxml: a deep copy
         timestamp = block[self._timestamp]
         timestamp[self._created].text = format_datetime(security.created)  # type: ignore[arg-type]
         timestamp[self._expires].text = format_datetime(security.expires)  # type: ignore[arg-type]
