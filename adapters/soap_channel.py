@@ -543,9 +543,8 @@ class SoapHttp:
     docstring has the measured figures). The URL is encoded once here, as treq encoded it;
     the headers object of each distinct header set (one per SOAP action) is made once, and
     so are the parsed URI and the endpoint ``Agent.request`` would work out per request (see
-    ``_direct_request``). No
-    ``Accept-Encoding`` is sent (treq asked for gzip): answers come as they are and the size
-    limit counts the bytes on the wire.
+    ``_direct_request``). No ``Accept-Encoding`` is sent (treq asked for gzip): answers come
+    as they are and the size limit counts the bytes on the wire.
     """
 
     def __init__(
