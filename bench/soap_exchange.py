@@ -16,8 +16,8 @@ wall-clock rate, and the median of the rounds' user-mode instructions per exchan
 ``perf_event_open`` on this thread; ``-`` where it cannot be opened): the figure to compare
 two versions by while other processes share the CPUs.
 
-    .venv/bin/python bench/soap_exchange.py [--legs 2000] [--profiles rezlynx,opera-htng]
-        [--cprofile FILE]
+    .venv/bin/python bench/soap_exchange.py [--legs 2000] [--rounds 10] [--warmup 40]
+        [--profiles rezlynx,opera-htng] [--cprofile FILE]
 """
 
 from __future__ import annotations
