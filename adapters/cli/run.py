@@ -33,6 +33,26 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+#: The youngest generation's threshold once the gateway runs (CPython's default is 700).
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def tune_gc() -> None:
+    """Once started, move what exists (modules, the loaded WSDLs and schemas, the
+    configuration) out of the cyclic collector's sight (``gc.freeze``) and collect the young
+    generation less often. A SOAP leg allocates thousands of short-lived objects (zeep
+    values, Deferreds, lxml proxies) that reference counting frees; with the default
+    threshold the collector walked them every 700 allocations. Measured with
+    ``bench/e2e_soap.py`` (two runs each way, back to back): gateway CPU per leg rezlynx
+    0.961/0.933 -> 0.910/0.910 ms, opera-htng 1.083/1.051 -> 1.021/1.032 ms."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
@@ -71,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         reactor.stop()  # type: ignore[attr-defined]
 
     def start() -> None:
-        gateway.start().addErrback(started_failed)
+        gateway.start().addCallback(lambda _: tune_gc()).addErrback(started_failed)
 
     reactor.callWhenRunning(start)  # type: ignore[attr-defined]
     reactor.addSystemEventTrigger("before", "shutdown", gateway.stop)  # type: ignore[attr-defined]
