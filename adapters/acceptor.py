@@ -404,11 +404,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--journal", help="the journal file (default: the configuration's)")
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
-    from twisted.logger import globalLogBeginner, jsonFileLogObserver, textFileLogObserver
+    from twisted.logger import globalLogBeginner, jsonFileLogObserver
+
+    from adapters.logtext import text_observer
 
     observer = (
         jsonFileLogObserver(sys.stderr) if args.log_format == "json"
-        else textFileLogObserver(sys.stderr)
+        else text_observer(sys.stderr)
     )  # fmt: skip
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     from twisted.internet import reactor, stdio

@@ -15,10 +15,10 @@ from typing import Any
 from twisted.logger import (
     globalLogBeginner,
     jsonFileLogObserver,
-    textFileLogObserver,
 )
 
 from adapters.config import ConfigInvalid, load_config, missing_secrets
+from adapters.logtext import text_observer
 
 
 def register(subparsers: Any) -> None:
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     observer = (
         jsonFileLogObserver(sys.stderr) if args.log_format == "json"
-        else textFileLogObserver(sys.stderr)
+        else text_observer(sys.stderr)
     )  # fmt: skip
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
