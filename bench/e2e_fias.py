@@ -85,7 +85,7 @@ from harness import (
     percentile,
     print_bench_cpu,
     print_budget,
-    send_events,
+    send_run,
     signed_event,
     start,
     stop,
@@ -289,15 +289,8 @@ def run_client(
             if run.get("hold"):
                 control.json("POST", "/night-audit/start", {})
                 time.sleep(0.3)  # NS reaches the gateway
-            result = send_events(
-                events_port,
-                requests,
-                run["concurrency"],
-                run.get("rate"),
-                on_start=lambda run=run: run.update(cpu_start=cpu_of(pids)),
-            )
+            result = send_run(events_port, requests, run, pids)
             run["all_acked"] = time.time()
-            run["cpu_acked"] = cpu_of(pids)
             run["started"], run["sent"], run["acked"] = result.started, result.sent, result.acked
             if run.get("hold"):
                 control.json("POST", "/night-audit/end", {})

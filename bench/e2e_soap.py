@@ -69,10 +69,11 @@ from harness import (
     cpu_of,
     free_port,
     get_json,
+    make_guests,
     percentile,
     print_bench_cpu,
     print_budget,
-    send_events,
+    send_run,
     signed_event,
     start,
     stop,
@@ -94,7 +95,6 @@ USER, PASSWORD = "foliogate-demo", "demo-only-password"  # the demo hotel's [soa
 #: Guests per phase (bare driver or gateway, per profile), created in house before the runs,
 #: so folios stay short (a FetchFolio/GetFolio reads the whole folio after every event).
 GUESTS_PER_PHASE = 100
-ROOMS = ("101", "102", "103", "201", "202", "301")  # the demo hotel's; guests share them
 PROPERTIES = {
     "opera-htng": "DEMO-OPERA",
     "rezlynx": "DEMO-REZLYNX",
@@ -104,20 +104,6 @@ PATHS = {"opera-htng": "/opera-htng", "rezlynx": "/rezlynx", "htng-async": "/htn
 
 
 # -- processes ------------------------------------------------------------------------------
-
-
-def make_guests(control: str, first: int, count: int) -> list[str]:
-    """``count`` reservations from ``first`` on, checked in (sharing the demo hotel's rooms)."""
-    numbers = []
-    for i in range(count):
-        number = first + i
-        get_json(control + "/reservations", "POST", {
-            "confirmation_number": number, "guest_name": f"Bench, Guest {i}",
-            "arrival": "2026-11-27", "departure": "2026-11-30",
-        })  # fmt: skip
-        get_json(f"{control}/reservations/{number}/check-in", "POST", {"room": ROOMS[i % 6]})
-        numbers.append(str(number))
-    return numbers
 
 
 def write_config(
@@ -328,14 +314,7 @@ def run_client(
                 signed_event(events_port, event(run["profile"], n, run["prefix"], run["guests"]))
                 for n in range(run["events"])
             ]
-            result = send_events(
-                events_port,
-                requests,
-                run["concurrency"],
-                run.get("rate"),
-                on_start=lambda run=run: run.update(cpu_start=cpu_of(pids)),
-            )
-            run["cpu_acked"] = cpu_of(pids)
+            result = send_run(events_port, requests, run, pids)
             run["started"], run["sent"] = result.started, result.sent
             wait_drained(health)
             run["drained"] = time.time()

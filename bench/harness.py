@@ -535,3 +535,36 @@ def best_segment_rate(marks: Sequence[float], count: int, segments: int = BARE_S
         rates.append((last - first) / (marks[last] - marks[first]))
     return max(rates)
 
+
+#: The demo hotel's rooms; the SOAP benchmarks' guests share them.
+DEMO_ROOMS = ("101", "102", "103", "201", "202", "301")
+
+
+def make_guests(control: str, first: int, count: int) -> list[str]:
+    """``count`` reservations from ``first`` on, made and checked in through the simulator's
+    control API at ``control`` (sharing the demo hotel's rooms); their confirmation numbers."""
+    numbers = []
+    for i in range(count):
+        number = first + i
+        get_json(control + "/reservations", "POST", {
+            "confirmation_number": number, "guest_name": f"Bench, Guest {i}",
+            "arrival": "2026-11-27", "departure": "2026-11-30",
+        })  # fmt: skip
+        get_json(f"{control}/reservations/{number}/check-in",
+                 "POST", {"room": DEMO_ROOMS[i % len(DEMO_ROOMS)]})  # fmt: skip
+        numbers.append(str(number))
+    return numbers
+
+
+def send_run(port: int, requests: Sequence[bytes], run: dict[str, Any],
+             pids: dict[str, int]) -> Sent:  # fmt: skip
+    """:func:`send_events` for one benchmark run (its ``concurrency`` and ``rate``), noting
+    the processes' CPU seconds when the clock starts (``cpu_start``) and when every answer
+    is read (``cpu_acked``)."""
+    result = send_events(
+        port, requests, run["concurrency"], run.get("rate"),
+        on_start=lambda: run.update(cpu_start=cpu_of(pids)),
+    )  # fmt: skip
+    run["cpu_acked"] = cpu_of(pids)
+    return result
+

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness import ROOT, free_port, get_json, start, stop, wait_for
+from harness import ROOT, free_port, get_json, make_guests, start, stop, wait_for
 
 sys.path.insert(0, str(ROOT))
 
@@ -48,7 +48,6 @@ from protocols.soap import Credentials  # noqa: E402
 
 USER, PASSWORD = "foliogate-demo", "demo-only-password"  # the demo hotel's [soap] table
 PATHS = {"opera-htng": "/opera-htng", "rezlynx": "/rezlynx"}
-ROOMS = ("101", "102", "103", "201", "202", "301")
 GUESTS = 100
 
 
@@ -73,19 +72,6 @@ password_env = "P"
 {extra}
 """
     return config_from_toml(text, base_dir=Path(tempfile.gettempdir())).properties["BENCH"]
-
-
-def make_guests(control: str, first: int, count: int) -> list[str]:
-    numbers = []
-    for i in range(count):
-        number = first + i
-        get_json(control + "/reservations", "POST", {
-            "confirmation_number": number, "guest_name": f"Bench, Guest {i}",
-            "arrival": "2026-11-27", "departure": "2026-11-30",
-        })  # fmt: skip
-        get_json(f"{control}/reservations/{number}/check-in", "POST", {"room": ROOMS[i % 6]})
-        numbers.append(str(number))
-    return numbers
 
 
 def deposit_leg(n: int, guest: str, prefix: str) -> Leg:
