@@ -76,6 +76,7 @@ from harness import (
     send_run,
     signed_event,
     start,
+    start_soap_simulator,
     stop,
     verdict,
     wait_drained,
@@ -379,14 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{os.cpu_count()} CPUs; acceptors = {args.acceptors} (--acceptors); "
           f"work directory {workdir}")  # fmt: skip
 
-    sim_env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIOGATE_SIM_SOAP_")}
-    sim = start(
-        ["-m", "adapters.cli", "sim",
-         "--fias", f"tcp:port={fias_port}:interface=127.0.0.1",
-         "--control", f"tcp:port={control_port}:interface=127.0.0.1",
-         *(f"--{p}=tcp:port={ports[p]}:interface=127.0.0.1" for p in PROPERTIES)],
-        workdir / "sim.log", sim_env,
-    )  # fmt: skip
+    sim = start_soap_simulator(workdir, fias_port, control_port, ports)
     gateway: subprocess.Popen | None = None
     results: dict[str, dict[str, Any]] = {p: {} for p in profiles}
     try:

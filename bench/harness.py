@@ -568,3 +568,19 @@ def send_run(port: int, requests: Sequence[bytes], run: dict[str, Any],
     run["cpu_acked"] = cpu_of(pids)
     return result
 
+
+def start_soap_simulator(
+    workdir: Path, fias_port: int, control_port: int, ports: Mapping[str, int]
+) -> subprocess.Popen:
+    """``foliogate sim`` with FIAS, the control API and a SOAP endpoint per profile in
+    ``ports`` (profile -> port), on loopback; its SOAP credentials are the demo ones (any
+    ``FOLIOGATE_SIM_SOAP_*`` of this environment left out). Log in ``workdir/sim.log``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIOGATE_SIM_SOAP_")}
+    return start(
+        ["-m", "adapters.cli", "sim",
+         "--fias", f"tcp:port={fias_port}:interface=127.0.0.1",
+         "--control", f"tcp:port={control_port}:interface=127.0.0.1",
+         *(f"--{p}=tcp:port={port}:interface=127.0.0.1" for p, port in ports.items())],
+        workdir / "sim.log", env,
+    )  # fmt: skip
+

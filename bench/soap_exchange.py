@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness import ROOT, free_port, get_json, make_guests, start, stop, wait_for
+from harness import ROOT, free_port, get_json, make_guests, start_soap_simulator, stop, wait_for
 
 sys.path.insert(0, str(ROOT))
 
@@ -206,14 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     control = f"http://127.0.0.1:{control_port}"
     print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; "
           f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIOGATE_SIM_SOAP_")}
-    sim = start(
-        ["-m", "adapters.cli", "sim",
-         "--fias", f"tcp:port={fias_port}:interface=127.0.0.1",
-         "--control", f"tcp:port={control_port}:interface=127.0.0.1",
-         *(f"--{p}=tcp:port={ports[p]}:interface=127.0.0.1" for p in PATHS)],
-        workdir / "sim.log", env,
-    )  # fmt: skip
+    sim = start_soap_simulator(workdir, fias_port, control_port, ports)
     results: dict[str, dict[str, float]] = {}
     profiler = cProfile.Profile(time.process_time) if args.cprofile else None
     try:
