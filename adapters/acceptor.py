@@ -231,8 +231,9 @@ class AcceptorPool:
 
     def stop(self) -> Deferred[None]:
         """Tell every acceptor to stop (:data:`STOP_LINE`: it stops listening, waits for the
-        answers to the events it handed over, and exits), then close its standard input;
-        SIGKILL one still running after :data:`STOP_SECONDS`. Fires when all have ended."""
+        answers to the events it handed over, and exits; the gateway goes on answering them
+        meanwhile); SIGKILL one still running after :data:`STOP_SECONDS`. Fires when all
+        have ended, and closes the ingest socket."""
         from twisted.internet.defer import DeferredList
 
         self._stopping = True
