@@ -49,6 +49,8 @@ from twisted.internet import protocol
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
+from adapters.api import DEFAULT_BACKLOG
+
 log = Logger(namespace="foliogate.acceptor")
 
 #: The file descriptor the ingest socket has in an acceptor process.
@@ -85,7 +87,7 @@ def ingest_socket(description: str) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((interface, int(params.get("port", "0"))))
-        sock.listen(int(params.get("backlog", "50")))
+        sock.listen(int(params.get("backlog", DEFAULT_BACKLOG)))
         sock.setblocking(False)
     except BaseException:
         sock.close()

@@ -18,7 +18,7 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.logger import Logger
 
-from adapters.api import make_site
+from adapters.api import make_site, with_default_backlog
 from adapters.config import GatewayConfig, Profile, PropertyConfig
 from adapters.dispatcher import Backoff, Dispatcher, FiasChannel
 from adapters.fias_link import FiasLink, GuestEventKind, LinkStatus
@@ -118,7 +118,8 @@ class Gateway:
         )
         site.resource.metrics = self.metrics  # /metrics, /readyz, ingest counts
         self._api = site.resource
-        self.api_port = yield serverFromString(self.reactor, self.config.gateway.listen).listen(
+        listen = with_default_backlog(self.config.gateway.listen)
+        self.api_port = yield serverFromString(self.reactor, listen).listen(
             site
         )
         if self.config.gateway.acceptors:
