@@ -581,6 +581,24 @@ def _strip_card_data(value: Any, in_card: bool = False) -> Any:
     return value
 
 
+#: Bytes that are not an ASCII letter or digit (dropped as :func:`_normalized_key` drops them).
+_NOT_ALNUM = bytes(b for b in range(256) if not chr(b).isascii() or not chr(b).isalnum())
+#: What a body must hold somewhere for :func:`_strip_card_data` to change it: a card field's
+#: name, ``last4`` (trimmed to four) or ``card`` (an object whose ``number`` is dropped).
+_CARD_WORDS = tuple(sorted(word.encode() for word in _CARD_FIELDS | {"last4", "card"}))
+
+
+def _surely_clean(body: bytes) -> bool:
+    """True if :func:`strip_card_data` would return ``body`` unchanged, found without
+    parsing it: ASCII only, no escape sequence, no run of 13 digits (spaces and dashes
+    between them included) and, once lower-cased with everything but letters and digits
+    dropped, none of :data:`_CARD_WORDS`. False means: look properly."""
+    if not body.isascii() or b"\\u" in body or has_digit_run(body, separators=b" -"):
+        return False
+    squashed = body.lower().translate(None, _NOT_ALNUM)
+    return not any(word in squashed for word in _CARD_WORDS)
+
+
 def strip_card_data(body: bytes) -> bytes:
     """The body as stored: card-number fields dropped, card-like digit runs masked.
 
@@ -591,6 +609,8 @@ def strip_card_data(body: bytes) -> bytes:
     >>> strip_card_data(b'{"payment":{"card_number":"4242424242424242","card_last4":"4242"}}')
     b'{"payment":{"card_last4":"4242"}}'
     """
+    if _surely_clean(body):
+        return body
     try:
         obj = json.loads(body)
     except ValueError:
