@@ -528,41 +528,39 @@ class Dispatcher:
             )
             return []
         chosen: list[Leg] = []
-        # Reservations with a leg on its way, or one chosen now, are left out by the query
-        # itself: their later legs simply wait their turn (no reason needed, they are next).
+        # Reservations with a leg on its way are left out by the query itself, and those of a
+        # leg chosen now are skipped: their later legs simply wait their turn (no reason
+        # needed, they are next). One pass over the pending legs, read lazily in arrival
+        # order (the legs to send are usually among the first few).
         taken = set(self._busy)
         earliest: dt.datetime | None = None
-        while len(chosen) < wanted:
-            found: Leg | None = None
-            # Lazily, in arrival order: the leg to send is usually among the first few.
-            for leg in self.journal.iter_pending_legs(self.prop.name, exclude=taken):
-                conf = leg.confirmation_number
-                if conf in taken or leg.leg_id in self._in_flight:  # pragma: no cover - excluded
-                    continue
-                if conf in blocked:
-                    # Say why it is held (once), so the journal and the API show a reason.
-                    if leg.state is LegState.PLANNED:
-                        self.journal.mark_waiting(leg.leg_id, behind_earlier_leg(conf))
-                    continue
-                if leg.not_before is not None and leg.not_before > now:
-                    blocked.add(conf)
-                    if earliest is None or leg.not_before < earliest:
-                        earliest = leg.not_before
-                    continue
-                if leg.plan.needs_in_house and not self.channel.guest_in_house(conf):
-                    blocked.add(conf)
-                    self._hold_for_guest(leg, now)
-                    continue
-                trouble = self.journal.earlier_leg_in_trouble(leg)
-                if trouble is not None:
-                    self._journey_broken(leg, *trouble)
-                    continue
-                found = leg
+        pending = self.journal.iter_pending_legs(self.prop.name, exclude=frozenset(taken))
+        for leg in pending if wanted > 0 else ():
+            conf = leg.confirmation_number
+            if conf in taken or leg.leg_id in self._in_flight:
+                continue
+            if conf in blocked:
+                # Say why it is held (once), so the journal and the API show a reason.
+                if leg.state is LegState.PLANNED:
+                    self.journal.mark_waiting(leg.leg_id, behind_earlier_leg(conf))
+                continue
+            if leg.not_before is not None and leg.not_before > now:
+                blocked.add(conf)
+                if earliest is None or leg.not_before < earliest:
+                    earliest = leg.not_before
+                continue
+            if leg.plan.needs_in_house and not self.channel.guest_in_house(conf):
+                blocked.add(conf)
+                self._hold_for_guest(leg, now)
+                continue
+            trouble = self.journal.earlier_leg_in_trouble(leg)
+            if trouble is not None:
+                self._journey_broken(leg, *trouble)
+                continue
+            chosen.append(leg)
+            taken.add(conf)
+            if len(chosen) >= wanted:
                 break
-            if found is None:
-                break
-            chosen.append(found)
-            taken.add(found.confirmation_number)
         if not chosen and earliest is not None:
             self._schedule_timer((earliest - now).total_seconds())
         return chosen
