@@ -28,7 +28,7 @@ How the pieces fit (docs/design-note-ingest-process.md has the reasoning):
   through ``{"count": ["<type>", "<result>"]}`` lines.
 - When its standard input closes (the gateway stopped, or died), the acceptor answers 503 to
   what is still waiting, stops listening and exits. An acceptor that dies is started again
-  after :data:`RESTART_SECONDS`.
+  after :data:`RESTART_SECONDS`, doubled for each quick death in a row (at most a minute).
 
 Nothing acknowledged is lost when an acceptor dies: a 202 leaves only after the gateway's
 COMMIT, and the payment platform retries what got no 202 (the repeat is then answered 200).
@@ -55,8 +55,12 @@ log = Logger(namespace="foliogate.acceptor")
 
 #: The file descriptor the ingest socket has in an acceptor process.
 INGEST_FD = 3
-#: Seconds before an acceptor that died is started again.
+#: Seconds before an acceptor that died is started again; doubled for each death that
+#: follows a short life (one that cannot start is not started 3,600 times an hour), up to
+#: :data:`RESTART_MAX_SECONDS`, and back to this after a life of :data:`STEADY_SECONDS`.
 RESTART_SECONDS = 1.0
+RESTART_MAX_SECONDS = 60.0
+STEADY_SECONDS = 30.0
 #: Seconds an acceptor has to exit after its standard input closed, before SIGKILL.
 STOP_SECONDS = 10.0
 #: The answer when taking an event failed in a way nobody foresaw (logged).
@@ -104,6 +108,7 @@ class _AcceptorProcess(protocol.ProcessProtocol):
         self.buffer = b""
         self.ended: Deferred[None] = Deferred()
         self.pid: int | None = None
+        self.started_at = pool.reactor.seconds()
 
     def connectionMade(self) -> None:  # noqa: N802 - Twisted's interface
         self.pid = self.transport.pid if self.transport is not None else None
@@ -153,6 +158,8 @@ class AcceptorPool:
         self._on_count = on_count
         self.processes: dict[int, _AcceptorProcess] = {}
         self._restarts: dict[int, Any] = {}
+        #: index -> seconds the next restart of that acceptor waits.
+        self._restart_delay: dict[int, float] = {}
         self._stopping = False
         #: How many acceptors have been started in all (restarts included).
         self.started = 0
@@ -224,11 +231,16 @@ class AcceptorPool:
             del self.processes[process.index]
         if self._stopping:
             return
-        log.error("acceptor {index} (pid {pid}) ended: {reason}; starting it again in {s} s",
-                  index=process.index, pid=process.pid, reason=reason.getErrorMessage(),
-                  s=RESTART_SECONDS)  # fmt: skip
+        lived = self.reactor.seconds() - process.started_at
+        delay = self._restart_delay.get(process.index, RESTART_SECONDS)
+        if lived >= STEADY_SECONDS:
+            delay = RESTART_SECONDS
+        self._restart_delay[process.index] = min(delay * 2, RESTART_MAX_SECONDS)
+        log.error("acceptor {index} (pid {pid}) ended after {lived:.0f} s: {reason}; starting "
+                  "it again in {s:g} s", index=process.index, pid=process.pid, lived=lived,
+                  reason=reason.getErrorMessage(), s=delay)  # fmt: skip
         self._restarts[process.index] = self.reactor.callLater(
-            RESTART_SECONDS, self._spawn, process.index
+            delay, self._spawn, process.index
         )
 
     def stop(self) -> Deferred[None]:

@@ -312,3 +312,51 @@ def test_a_write_waits_for_another_processs_write_lock_and_gives_up_after_the_bu
     finally:
         other.close()
         journal.close()
+
+
+class _Spawner(task.Clock):
+    """A Clock that records spawnProcess calls (the acceptor that never starts)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spawned: list[Any] = []
+
+    def spawnProcess(self, process: Any, executable: str, args: Any, **kwargs: Any) -> Any:  # noqa: N802
+        self.spawned.append(process)
+        return None
+
+
+def test_an_acceptor_that_keeps_dying_is_restarted_ever_less_often_and_a_steady_one_at_once():
+    """Deaths right after start double the wait (1, 2, 4 ... at most 60 s); after a life of
+    30 s or more the next restart waits 1 s again. Stopping cancels a pending restart."""
+    from twisted.python.failure import Failure
+
+    from adapters.acceptor import RESTART_MAX_SECONDS
+
+    reactor = _Spawner()
+    sock = ingest_socket("tcp:port=0:interface=127.0.0.1")
+    try:
+        pool = AcceptorPool(
+            reactor, sock, 1, lambda index: ["python"], env={},
+            on_submit=lambda e, s: None, on_count=lambda t, r: None,
+        )  # fmt: skip
+        pool.start()
+        waits = []
+        for _ in range(9):
+            process = reactor.spawned[-1]
+            reactor.advance(0.5)  # dies half a second after it started
+            process.processEnded(Failure(RuntimeError("cannot start")))
+            (call,) = reactor.getDelayedCalls()
+            waits.append(call.getTime() - reactor.seconds())
+            reactor.advance(waits[-1])
+        assert waits == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+        assert RESTART_MAX_SECONDS == 60
+        reactor.advance(45)  # this one runs steadily for a while, then dies
+        reactor.spawned[-1].processEnded(Failure(RuntimeError("killed")))
+        (call,) = reactor.getDelayedCalls()
+        assert call.getTime() - reactor.seconds() == 1
+        pool.stop()
+        assert reactor.getDelayedCalls() == []
+        assert pool.started == 10  # the first start and nine restarts; the tenth was cancelled
+    finally:
+        sock.close()
