@@ -486,9 +486,13 @@ def _server_endpoint_reason(description: str, *, allow_public: bool) -> str | No
     return None
 
 
-def _port_of(description: str) -> str | None:
+def _address_of(description: str) -> tuple[str | None, str | None] | None:
+    """(port, interface) a server endpoint string binds, or None if it is not valid."""
     parsed = _endpoint_params(description, _SERVER_PARAMS, None)
-    return None if isinstance(parsed, str) else parsed[1].get("port")
+    if isinstance(parsed, str):
+        return None
+    kind, named = parsed
+    return named.get("port"), named.get("interface", _SERVER_DEFAULT_INTERFACE[kind])
 
 
 def _url_reason(url: str) -> str | None:
@@ -740,7 +744,9 @@ class _Reader:
             reason = _server_endpoint_reason(ingest_listen, allow_public=bool(allow_public))
             if reason is None and ingest_listen.split(":", 1)[0] not in ("tcp", "tcp6"):
                 reason = "acceptors listen on tcp: or tcp6: endpoints only"
-            if reason is None and ingest_listen == listen and _port_of(listen) != "0":
+            address = _address_of(ingest_listen)
+            same = address is not None and listen is not None and address == _address_of(listen)
+            if reason is None and same and address is not None and address[0] != "0":
                 reason = "must differ from listen (the acceptors take POST /v1/events there)"
             if reason is not None:
                 self.error("gateway.ingest_listen", reason)

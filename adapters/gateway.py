@@ -136,7 +136,8 @@ class Gateway:
 
     def _start_acceptors(self) -> None:
         """``[gateway] acceptors``: processes that take ``POST /v1/events`` on
-        ``ingest_listen`` (:mod:`adapters.acceptor`); they tell us what they committed."""
+        ``ingest_listen`` (:mod:`adapters.acceptor`) and hand us each event they checked:
+        we journal it (:meth:`GatewayAPI.ingest`) and give them the answer."""
         from adapters.acceptor import AcceptorPool, acceptor_argv, ingest_socket
         from adapters.api import loopback_by_default
 

@@ -360,3 +360,15 @@ def test_an_acceptor_that_keeps_dying_is_restarted_ever_less_often_and_a_steady_
         assert pool.started == 10  # the first start and nine restarts; the tenth was cancelled
     finally:
         sock.close()
+
+
+def test_the_acceptors_port_must_not_be_the_apis(tmp_path):
+    base = EXAMPLE.read_text()
+    same = 'acceptors = 1\ningest_listen = "tcp:interface=127.0.0.1:port=8600"'
+    path = tmp_path / "gateway.toml"
+    path.write_text(base.replace("max_body_bytes = 65536", f"max_body_bytes = 65536\n{same}"))
+    with pytest.raises(ConfigInvalid) as caught:
+        load_config(path)
+    assert caught.value.errors == [
+        "gateway.ingest_listen: must differ from listen (the acceptors take POST /v1/events there)"
+    ]
