@@ -59,8 +59,37 @@ GUEST_NOT_IN_HOUSE = "guest not in house: waiting for the PMS's check-in (GI)"
 
 
 
-#: How many events' posting targets a FIAS channel remembers (see FiasChannel._targets).
+#: How many events' posting targets a channel remembers (see AccountInvoices).
 TARGETS_REMEMBERED = 1024
+
+
+class AccountInvoices:
+    """Called with a leg: for a leg to an A/R account (``payment.kind = "account"``: the
+    confirmation number is the account), the invoices its payment names; None for a guest
+    leg, or without a journal to ask. Every channel (FIAS and SOAP) asks it for each posting
+    and again for the balance read-back, so the last :data:`TARGETS_REMEMBERED` events'
+    answers are remembered: an event's target cannot change once it has legs
+    (adapters.journal.replan_event refuses)."""
+
+    def __init__(self, journal: Any) -> None:
+        self.journal = journal
+        self._targets: collections.OrderedDict[str, tuple[str, ...] | None] = (
+            collections.OrderedDict()
+        )
+
+    def __call__(self, leg: Leg) -> tuple[str, ...] | None:
+        if self.journal is None:
+            return None
+        if leg.event_id in self._targets:
+            return self._targets[leg.event_id]
+        found = self.journal.target_of(leg.event_id)
+        invoices = None
+        if found is not None and found[0] == PostingTarget.ACCOUNT.value:
+            invoices = invoices_of(json.loads(found[1]))
+        self._targets[leg.event_id] = invoices
+        if len(self._targets) > TARGETS_REMEMBERED:
+            self._targets.popitem(last=False)
+        return invoices
 
 
 def behind_earlier_leg(confirmation_number: str) -> str:
@@ -175,12 +204,7 @@ class FiasChannel:
         self.prop = prop
         #: To tell A/R legs (and the invoices they pay) from guest legs; None: all are guests.
         self.journal = journal
-        #: event id -> the invoices an A/R payment names, None for a guest: asked for every
-        #: posting and again for its balance read-back. An event's target cannot change once
-        #: it has legs (adapters.journal.replan_event refuses), so remembering it is safe.
-        self._targets: collections.OrderedDict[str, tuple[str, ...] | None] = (
-            collections.OrderedDict()
-        )
+        self._account_invoices = AccountInvoices(journal)
 
     def hold_reason(self) -> str | None:
         return _hold_reason(self.link.status)
@@ -238,21 +262,6 @@ class FiasChannel:
             ]
 
         return self.link.search_guests(text).addCallback(convert)
-
-    def _account_invoices(self, leg: Leg) -> tuple[str, ...] | None:
-        """For a leg to an A/R account, the invoices its payment names; None for a guest leg."""
-        if self.journal is None:
-            return None
-        if leg.event_id in self._targets:
-            return self._targets[leg.event_id]
-        found = self.journal.target_of(leg.event_id)
-        invoices = None
-        if found is not None and found[0] == PostingTarget.ACCOUNT.value:
-            invoices = invoices_of(json.loads(found[1]))
-        self._targets[leg.event_id] = invoices
-        if len(self._targets) > TARGETS_REMEMBERED:
-            self._targets.popitem(last=False)
-        return invoices
 
 
 class Dispatcher:

@@ -92,12 +92,10 @@ callback (a search posts nothing; see :mod:`adapters.soap_htng_async`).
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import functools
 import hashlib
 import inspect
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -131,12 +129,10 @@ from zeep.wsdl.utils import get_or_create_header
 from zope.interface import implementer
 
 from adapters.config import Profile, PropertyConfig, soap_credentials
-from adapters.dispatcher import TARGETS_REMEMBERED, LegMappingError
+from adapters.dispatcher import AccountInvoices, LegMappingError
 from adapters.domain import Leg
-from adapters.events import invoices_of
 from adapters.fias_link import LinkState, LinkStatus
 from adapters.fias_postings import PostingOutcome, PostingResult
-from adapters.journeys import PostingTarget
 from protocols.htng.codes import Disposition
 from protocols.htng.money import minor_unit_exponent
 from protocols.soap import (
@@ -823,9 +819,7 @@ class SoapChannel:
         self._stopped = False
         #: Where :meth:`account_invoices` reads what an event's confirmation number names.
         self.journal = journal
-        self._targets: collections.OrderedDict[str, tuple[str, ...] | None] = (
-            collections.OrderedDict()
-        )
+        self._account_invoices = AccountInvoices(journal)
         #: (answer element, path) -> its steps in the schema (:meth:`_part_steps`).
         self._steps: dict[tuple[str, str], tuple[tuple[str, Any, str], ...]] = {}
 
@@ -885,19 +879,8 @@ class SoapChannel:
     def account_invoices(self, leg: Leg) -> tuple[str, ...] | None:
         """For a leg to an A/R account (``payment.kind = "account"``: the confirmation number
         is the account), the invoices its payment names; None for a guest leg (or without a
-        journal to ask). The same rule as the FIAS channel's."""
-        if self.journal is None:
-            return None
-        if leg.event_id in self._targets:
-            return self._targets[leg.event_id]
-        found = self.journal.target_of(leg.event_id)
-        invoices = None
-        if found is not None and found[0] == PostingTarget.ACCOUNT.value:
-            invoices = invoices_of(json.loads(found[1]))
-        self._targets[leg.event_id] = invoices
-        if len(self._targets) > TARGETS_REMEMBERED:
-            self._targets.popitem(last=False)
-        return invoices
+        journal to ask). The same lookup as the FIAS channel's (:class:`AccountInvoices`)."""
+        return self._account_invoices(leg)
 
     def build(self, operation: str, reference: str, **kwargs: Any) -> tuple[bytes, dict[str, str]]:
         """The request envelope (bytes) and HTTP headers for ``operation``.
