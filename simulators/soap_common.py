@@ -77,6 +77,7 @@ from protocols.soap import (
     parse_xml,
     random_message_id,
 )
+from simulators.accounts import AccountPayment
 from simulators.faults import FaultKnobs
 from simulators.ledger import (
     CodedLine,
@@ -86,6 +87,7 @@ from simulators.ledger import (
     HotelConfig,
     HotelEvent,
     HotelReset,
+    PostingOutcome,
     Refusal,
     Reservation,
 )
@@ -346,6 +348,31 @@ class SoapPmsResource(Resource):
                 line_index,
             )
         return None
+
+    @staticmethod
+    def account_amount_rejection(amount: int, line_index: int | None = None) -> Rejection | None:
+        """Refuse an A/R payment that is not positive (the ledger says the same, as ``UR``;
+        the SOAP PMSs answer it as an amount they do not allow)."""
+        if amount > 0:
+            return None
+        return Rejection(
+            Problem.AMOUNT_NOT_ALLOWED,
+            f"A/R payments must be positive, not {amount}; a correction is a reversal",
+            line_index,
+        )
+
+    def book_account_payment(
+        self, account: str, amount: int, payment_type: str, *, invoices: tuple[str, ...],
+        reference: str, source: str,
+    ) -> tuple[PostingOutcome, AccountPayment | None]:  # fmt: skip
+        """Book a payment on A/R account ``account`` in the hotel's ledger: its outcome and,
+        when it is booked, the payment with its allocation to the invoices."""
+        outcome = self.hotel.post_to_account(
+            account, amount, payment_type, invoices=invoices, reference=reference, source=source
+        )
+        if not outcome.ok:
+            return outcome, None
+        return outcome, self.hotel.accounts.payments(account)[-1]
 
     def window_rejection(self, folio_window: int | None) -> Rejection | None:
         """Refuse a folio window other than 1, the ledger's only one (``None``: every window)."""

@@ -253,14 +253,8 @@ class HtngAsyncResource(SoapPmsResource):
             self.take_forced_rejection()
             or self._hotel_rejection(request.hotel_code)
             or self.money_rejection(line.amount, 0)
+            or self.account_amount_rejection(line.amount.amount, 0)
         )
-        if rejection is None and line.amount.amount <= 0:
-            rejection = Rejection(
-                Problem.AMOUNT_NOT_ALLOWED,
-                f"A/R payments must be positive, not {line.amount.amount}; "
-                "a correction is a reversal",
-                0,
-            )
         if rejection is not None:
             error = ha.PostingError(
                 code=ERROR_CODES[rejection.problem].value,
@@ -273,15 +267,12 @@ class HtngAsyncResource(SoapPmsResource):
                 reference=line.reference if rejection.line_index is not None else None,
             )
             return self._failed(request, error)
-        outcome = self.hotel.post_to_account(
-            request.account_number,
-            line.amount.amount,
-            line.payment_type,
-            invoices=request.invoice_ids,
-            reference=line.reference,
+        outcome, payment = self.book_account_payment(
+            request.account_number, line.amount.amount, line.payment_type,
+            invoices=request.invoice_ids, reference=line.reference,
             source=f"{self.profile} ChargePosting {request.correlation_id}",
-        )
-        if not outcome.ok:
+        )  # fmt: skip
+        if payment is None:
             code = _ACCOUNT_ERRORS.get(outcome.status, ha.ErrorCode.SYSTEM_ERROR)
             processing = code in (ha.ErrorCode.NIGHT_AUDIT, ha.ErrorCode.SYSTEM_ERROR)
             return self._failed(
@@ -293,7 +284,6 @@ class HtngAsyncResource(SoapPmsResource):
                     reference=line.reference,
                 ),
             )
-        payment = self.hotel.accounts.payments(request.account_number)[-1]
         log.info(
             "htng-async: ChargePosting {id}: {text}", id=request.correlation_id, text=outcome.text
         )

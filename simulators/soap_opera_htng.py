@@ -159,31 +159,25 @@ class OperaHtngResource(SoapPmsResource):
         remembered = self.replayed(operation, request.reference)
         if remembered is not None:
             return remembered  # type: ignore[no-any-return]
-        rejection = self.take_forced_rejection() or self.money_rejection(request.amount)
-        if rejection is None and request.amount.amount <= 0:
-            rejection = Rejection(
-                Problem.AMOUNT_NOT_ALLOWED,
-                f"A/R payments must be positive, not {request.amount.amount}; "
-                "a correction is a reversal",
-            )
+        rejection = (
+            self.take_forced_rejection()
+            or self.money_rejection(request.amount)
+            or self.account_amount_rejection(request.amount.amount)
+        )
         if rejection is not None:
             return oh.PostAccountPaymentResponse(_fail(rejection))
-        outcome = self.hotel.post_to_account(
-            request.account_number,
-            request.amount.amount,
-            request.payment_type,
-            invoices=request.invoice_ids,
-            reference=request.reference,
+        outcome, payment = self.book_account_payment(
+            request.account_number, request.amount.amount, request.payment_type,
+            invoices=request.invoice_ids, reference=request.reference,
             source=f"{self.profile} {operation} {request.reference}",
-        )
-        if not outcome.ok:
+        )  # fmt: skip
+        if payment is None:
             code = {
                 Status.NA: oh.ErrorCode.NIGHT_AUDIT,
                 Status.NG: oh.ErrorCode.ACCOUNT_NOT_FOUND,
                 Status.UR: oh.ErrorCode.INVALID_PAYMENT_TYPE,
             }.get(outcome.status, oh.ErrorCode.SYSTEM_ERROR)
             return oh.PostAccountPaymentResponse(oh.Result.fail(code.value, clip(outcome.text)))
-        payment = self.hotel.accounts.payments(request.account_number)[-1]
         answer = oh.PostAccountPaymentResponse(
             oh.Result.success(clip(outcome.text)),
             outcome.lines[0].line_number,

@@ -307,25 +307,17 @@ class RezlynxResource(SoapPmsResource):
                 Problem.CURRENCY_MISMATCH,
                 f"currency {request.currency} is not the site currency {self.currency}",
             )
-        if rejection is None and request.amount <= 0:
-            rejection = Rejection(
-                Problem.AMOUNT_NOT_ALLOWED,
-                f"A/R payments must be positive, not {request.amount}; a correction is a reversal",
-            )
+        rejection = rejection or self.account_amount_rejection(request.amount)
         if rejection is not None:
             return rz.AddAccountPaymentResponse(_fail(rejection))
-        outcome = self.hotel.post_to_account(
-            request.account_ref,
-            request.amount,
-            request.payment_code,
-            invoices=request.invoice_refs,
-            reference=request.reference,
+        outcome, payment = self.book_account_payment(
+            request.account_ref, request.amount, request.payment_code,
+            invoices=request.invoice_refs, reference=request.reference,
             source=f"{self.profile} {operation} {request.reference}",
-        )
-        if not outcome.ok:
+        )  # fmt: skip
+        if payment is None:
             code = _ACCOUNT_REFUSALS.get(outcome.status, rz.ExceptionCode.INTERNAL_ERROR)
             return rz.AddAccountPaymentResponse(rz.CallResult.failure(code, clip(outcome.text)))
-        payment = self.hotel.accounts.payments(request.account_ref)[-1]
         log.info(
             "{profile}: {source}: {text}",
             profile=self.profile,
