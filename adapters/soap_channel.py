@@ -930,6 +930,23 @@ class SoapChannel:
                     f"{self.protocol} PMS: it takes 1-{limit} characters without inner spaces"
                 )
 
+    def account_payment_type(
+        self, leg: Leg, code_length: int, *fields: tuple[str, str | None, int],
+        payment: str = "payment type", charge: str = "transaction code",
+    ) -> str:  # fmt: skip
+        """The payment type of a leg to an A/R account, checked like every code
+        (:meth:`check_codes`, with ``fields``); an account takes a payment only, so a leg with
+        a charge code or without a payment type is a :class:`LegMappingError`. ``payment`` and
+        ``charge``: what the profile calls the two kinds of code."""
+        plan = leg.plan
+        if plan.transaction_code is not None or plan.payment_type is None:
+            raise LegMappingError(
+                f"leg {leg.reference}: an A/R account takes a payment only (a {payment}, "
+                f"no {charge})"
+            )
+        self.check_codes(leg, (payment, plan.payment_type, code_length), *fields)
+        return plan.payment_type
+
     def description(self, leg: Leg) -> str | None:
         text = leg.plan.description.strip()
         return text[:200] or None

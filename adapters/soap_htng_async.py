@@ -270,21 +270,15 @@ class HtngAsyncChannel(SoapChannel):
         """The ChargePostingRQ arguments for a payment on A/R account
         ``leg.confirmation_number``, naming ``invoices``."""
         plan = leg.plan
-        if plan.transaction_code is not None or plan.payment_type is None:
-            raise LegMappingError(
-                f"leg {leg.reference}: an A/R account takes a payment only (a payment type, "
-                "no revenue code)"
-            )
-        self.check_codes(
-            leg,
-            ("payment type", plan.payment_type, CODE_LENGTH),
-            ("hotel code", self.hotel_code, HOTEL_CODE_LENGTH),
-        )
+        payment_type = self.account_payment_type(
+            leg, CODE_LENGTH, ("hotel code", self.hotel_code, HOTEL_CODE_LENGTH),
+            charge="revenue code",
+        )  # fmt: skip
         reference = wire_reference(leg.reference)
         account: dict[str, Any] = {
             "AccountNumber": leg.confirmation_number,
             "PaymentLine": {
-                "PaymentType": plan.payment_type,
+                "PaymentType": payment_type,
                 "Amount": plan.amount,
                 "CurrencyCode": plan.currency,
                 "DecimalPlaces": minor_unit_exponent(plan.currency),

@@ -97,15 +97,10 @@ class OperaHtngChannel(SoapChannel):
     def _account_request(self, leg: Leg, invoices: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
         """``PostAccountPayment`` for a leg to A/R account ``leg.confirmation_number``."""
         plan = leg.plan
-        if plan.transaction_code is not None or plan.payment_type is None:
-            raise LegMappingError(
-                f"leg {leg.reference}: an A/R account takes a payment only (a payment type, "
-                "no transaction code)"
-            )
-        self.check_codes(leg, ("payment type", plan.payment_type, CODE_LENGTH))
+        payment_type = self.account_payment_type(leg, CODE_LENGTH)
         return opera_htng.Operation.POST_ACCOUNT_PAYMENT.value, {
             "AccountNumber": leg.confirmation_number,
-            "PaymentType": plan.payment_type,
+            "PaymentType": payment_type,
             "Amount": {
                 "_value_1": plan.amount,
                 "currencyCode": plan.currency,

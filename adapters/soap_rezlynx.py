@@ -144,15 +144,12 @@ class RezlynxChannel(SoapChannel):
     def _account_request(self, leg: Leg, invoices: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
         """``AddAccountPayment`` for a leg to A/R account ``leg.confirmation_number``."""
         plan = leg.plan
-        if plan.transaction_code is not None or plan.payment_type is None:
-            raise LegMappingError(
-                f"leg {leg.reference}: an A/R account takes a payment only (a payment code, "
-                "no sales analysis code)"
-            )
-        self.check_codes(leg, ("payment code", plan.payment_type, CODE_LENGTH))
+        payment_code = self.account_payment_type(
+            leg, CODE_LENGTH, payment="payment code", charge="sales analysis code"
+        )
         kwargs: dict[str, Any] = {
             "AccountRef": leg.confirmation_number,
-            "PaymentCode": plan.payment_type,
+            "PaymentCode": payment_code,
             "Description": self.description(leg),
             "Amount": Decimal(to_decimal_text(plan.amount, self.decimals)),
             "CurrencyCode": plan.currency,
