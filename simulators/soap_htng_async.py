@@ -105,6 +105,20 @@ _STATUS: Final[Mapping[ReservationState, ha.ReservationStatus]] = {
 _NO_ADDRESS: Final = frozenset({None, ha.WSA_VERSION.anonymous, f"{ha.WSA_VERSION.namespace}/none"})
 
 
+
+def _posting_error(rejection: Rejection, reference: str | None) -> ha.PostingError:
+    """A rejection as the result callback's error (``reference``: the line it names)."""
+    return ha.PostingError(
+        code=ERROR_CODES[rejection.problem].value,
+        text=clip(rejection.text),
+        type=(
+            ha.ErrorType.PROCESSING
+            if rejection.problem in _PROCESSING
+            else ha.ErrorType.BUSINESS_RULE
+        ),
+        reference=reference,
+    )
+
 class HtngAsyncResource(SoapPmsResource):
     """``POST`` ChargePostingRQ (results go out by callback) or ReservationSearchRQ
     (answered in-band); ``GET ?wsdl`` for the WSDL.
@@ -184,13 +198,9 @@ class HtngAsyncResource(SoapPmsResource):
         return SoapAnswer(body, posting=True)
 
     def _process(self, request: ha.ChargePostingRequest) -> ha.ChargePostingResultRequest:
-        remembered = self.replayed(_OPERATION, request.correlation_id)
+        remembered = self._replayed(request)
         if remembered is not None:
-            log.info(
-                "htng-async: CorrelationID {id} posted before: original result again",
-                id=request.correlation_id,
-            )
-            return remembered  # type: ignore[no-any-return]
+            return remembered
         lines = tuple(
             CodedLine(CodeKind.CHARGE, line.revenue_code, line.amount.amount, line.reference)
             for line in request.revenue_lines
@@ -217,17 +227,20 @@ class HtngAsyncResource(SoapPmsResource):
                 self.remember(_OPERATION, request.correlation_id, result)
                 return result
         index = rejection.line_index
-        error = ha.PostingError(
-            code=ERROR_CODES[rejection.problem].value,
-            text=clip(rejection.text),
-            type=(
-                ha.ErrorType.PROCESSING
-                if rejection.problem in _PROCESSING
-                else ha.ErrorType.BUSINESS_RULE
-            ),
-            reference=lines[index].reference if index is not None else None,
-        )
-        return self._failed(request, error)
+        reference = lines[index].reference if index is not None else None
+        return self._failed(request, _posting_error(rejection, reference))
+
+    def _replayed(
+        self, request: ha.ChargePostingRequest | ha.AccountPaymentRequest
+    ) -> ha.ChargePostingResultRequest | None:
+        """The result already given for this CorrelationID (posted once, answered again)."""
+        remembered = self.replayed(_OPERATION, request.correlation_id)
+        if remembered is not None:
+            log.info(
+                "htng-async: CorrelationID {id} posted before: original result again",
+                id=request.correlation_id,
+            )
+        return remembered  # type: ignore[no-any-return]
 
     def _failed(
         self, request: ha.ChargePostingRequest | ha.AccountPaymentRequest, error: ha.PostingError
@@ -241,13 +254,9 @@ class HtngAsyncResource(SoapPmsResource):
 
     def _process_account(self, request: ha.AccountPaymentRequest) -> ha.ChargePostingResultRequest:
         """Book a payment on an A/R account and answer its allocation (module docstring)."""
-        remembered = self.replayed(_OPERATION, request.correlation_id)
+        remembered = self._replayed(request)
         if remembered is not None:
-            log.info(
-                "htng-async: CorrelationID {id} posted before: original result again",
-                id=request.correlation_id,
-            )
-            return remembered  # type: ignore[no-any-return]
+            return remembered
         line = request.payment_line
         rejection = (
             self.take_forced_rejection()
@@ -256,17 +265,8 @@ class HtngAsyncResource(SoapPmsResource):
             or self.account_amount_rejection(line.amount.amount, 0)
         )
         if rejection is not None:
-            error = ha.PostingError(
-                code=ERROR_CODES[rejection.problem].value,
-                text=clip(rejection.text),
-                type=(
-                    ha.ErrorType.PROCESSING
-                    if rejection.problem in _PROCESSING
-                    else ha.ErrorType.BUSINESS_RULE
-                ),
-                reference=line.reference if rejection.line_index is not None else None,
-            )
-            return self._failed(request, error)
+            reference = line.reference if rejection.line_index is not None else None
+            return self._failed(request, _posting_error(rejection, reference))
         outcome, payment = self.book_account_payment(
             request.account_number, line.amount.amount, line.payment_type,
             invoices=request.invoice_ids, reference=line.reference,
