@@ -76,6 +76,28 @@ def api(stack: Stack, method: str, path: str, body: Any = None) -> Any:
     return response.code, answer
 
 
+#: A leg's states once its posting is over (posted, or in the exception queue).
+LEG_DONE = {"posted", "rejected", "unknown"}
+
+
+@inlineCallbacks
+def assign_and_post(stack: Stack, event_id: str, confirmation_number: str) -> Any:
+    """An operator (alice) assigns ``event_id`` to ``confirmation_number`` over the API; its
+    one leg must then post to that record. Returns (amount, payment type) of every line on
+    that folio, read from the simulator."""
+    from adapters.domain import LegState
+
+    code, assigned = yield api(stack, "POST", f"/v1/events/{event_id}/assign", {
+        "operator": "alice", "note": "Jane Doe in 101 confirmed by phone",
+        "confirmation_number": confirmation_number,
+    })  # fmt: skip
+    assert (code, assigned["status"]) == (200, "accepted")
+    (leg,) = yield stack.wait_for_legs(event_id, LEG_DONE)
+    assert (leg.state, leg.confirmation_number) == (LegState.POSTED, confirmation_number)
+    folio = yield stack.control("GET", f"/reservations/{confirmation_number}/folio")
+    return [(line["amount"], line["payment_type"]) for line in folio["lines"]]
+
+
 def line_view(folio_json: dict[str, Any]) -> list[tuple[str, int, str | None]]:
     """(code, amount, payment type) of every folio line, in posting order."""
     return [(line["code"], line["amount"], line["payment_type"]) for line in folio_json["lines"]]

@@ -15,10 +15,9 @@ import dataclasses
 
 import e2e_helpers
 import pytest_twisted
-from e2e_helpers import api
-from test_e2e_soap import DONE, PROPERTIES, start_stack
+from e2e_helpers import api, assign_and_post
+from test_e2e_soap import PROPERTIES, start_stack
 
-from adapters.domain import LegState
 from adapters.journal import MatchStatus
 
 PROFILE = "htng-async"
@@ -77,15 +76,7 @@ def test_a_blank_confirmation_number_on_htng_async_gets_pms_search_candidates_an
             "searched the PMS by name for 'Doe', 'Jane': 2 candidate(s)"
         )
 
-        code, assigned = yield api(stack, "POST", "/v1/events/evt_blank/assign", {
-            "operator": "alice", "note": "Jane Doe in 101 confirmed by phone",
-            "confirmation_number": "123456",
-        })  # fmt: skip
-        assert (code, assigned["status"]) == (200, "accepted")
-        (leg,) = yield stack.wait_for_legs("evt_blank", DONE)
-        assert (leg.state, leg.confirmation_number) == (LegState.POSTED, "123456")
-        folio = yield stack.control("GET", "/reservations/123456/folio")
-        lines = [(line["amount"], line["payment_type"]) for line in folio["lines"]]
+        lines = yield assign_and_post(stack, "evt_blank", "123456")
         assert lines == [(-12000, "ONEJOURNEY")]
     finally:
         yield stack.stop()
