@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 import pytest_twisted
-from test_sim_soap_common import Http, start
+from test_sim_soap_common import start
 from test_sim_soap_opera_htng import Opera, gbp
 
 from protocols.htng import opera_htng as oh
@@ -33,13 +33,6 @@ class Accounts(Opera):
         status, answer = await self.send(body, oh.Operation.POST_ACCOUNT_PAYMENT)
         assert status == 200, answer
         return oh.parse_post_account_payment_response(parse_xml(answer))
-
-
-@pytest.fixture
-def http():
-    from twisted.internet import reactor
-
-    return Http(reactor)
 
 
 @pytest_twisted.async_yield_fixture

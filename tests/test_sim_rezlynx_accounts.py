@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import pytest_twisted
-from test_sim_soap_common import Http, demo_config, fault_of, start
+from test_sim_soap_common import demo_config, fault_of, start
 from test_sim_soap_rezlynx import DECIMALS, OK, Rezlynx
 
 from protocols.htng import rezlynx as rz
@@ -34,13 +34,6 @@ class Accounts(Rezlynx):
         status, answer = await self.send(body, rz.Operation.ADD_ACCOUNT_PAYMENT)
         assert status == 200, answer
         return rz.parse_add_account_payment_response(parse_xml(answer), decimals=DECIMALS)
-
-
-@pytest.fixture
-def http():
-    from twisted.internet import reactor
-
-    return Http(reactor)
 
 
 @pytest_twisted.async_yield_fixture

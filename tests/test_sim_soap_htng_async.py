@@ -124,13 +124,6 @@ class HtngAsync:
         return ha.parse_charge_posting_response(parse_xml(answer))
 
 
-@pytest.fixture
-def http():
-    from twisted.internet import reactor
-
-    return Http(reactor)
-
-
 @pytest_twisted.async_yield_fixture
 async def receiver():
     from twisted.internet import reactor

@@ -79,13 +79,6 @@ class Opera:
         return oh.parse_fetch_folio_response(parse_xml(body))
 
 
-@pytest.fixture
-def http():
-    from twisted.internet import reactor
-
-    return Http(reactor)
-
-
 @pytest_twisted.async_yield_fixture
 async def sim():
     running = await start()

@@ -71,13 +71,6 @@ class Rezlynx:
         return rz.parse_get_folio_response(parse_xml(answer), decimals=DECIMALS)
 
 
-@pytest.fixture
-def http():
-    from twisted.internet import reactor
-
-    return Http(reactor)
-
-
 @pytest_twisted.async_yield_fixture
 async def sim():
     running = await start(demo_config(site_id="DEMO"))
