@@ -76,11 +76,9 @@ MAX_LINE = 4096
 def ingest_socket(description: str) -> socket.socket:
     """A listening TCP socket for a ``tcp:``/``tcp6:`` server endpoint string (``port``,
     ``interface``, ``backlog``; checked by :mod:`adapters.config`). Port 0 picks a free port."""
-    from adapters.config import parse_endpoint
+    from adapters.config import server_endpoint_params
 
-    kind, args, params = parse_endpoint(description)
-    names = ("port", "interface", "backlog") if kind == "tcp" else ("port", "backlog", "interface")
-    params = {**dict(zip(names, args, strict=False)), **params}
+    kind, params = server_endpoint_params(description)
     family = socket.AF_INET6 if kind == "tcp6" else socket.AF_INET
     interface = params.get("interface", "::" if kind == "tcp6" else "")
     if interface:

@@ -1255,13 +1255,13 @@ def with_default_backlog(description: str, backlog: int = DEFAULT_BACKLOG) -> st
     >>> with_default_backlog("unix:/run/foliogate.sock")
     'unix:/run/foliogate.sock'
     """
-    from adapters.config import parse_endpoint
+    from adapters.config import server_endpoint_params
 
-    kind, args, kwargs = parse_endpoint(description)
-    positional_backlog = {"tcp": 3, "tcp6": 2, "ssl": 6}.get(kind)
-    if positional_backlog is None or "backlog" in kwargs or len(args) >= positional_backlog:
-        return description
-    return f"{description}:backlog={backlog}"
+    try:
+        _, named = server_endpoint_params(description)
+    except ValueError:
+        return description  # not a TCP or TLS listener (or not one we know): as it is
+    return description if "backlog" in named else f"{description}:backlog={backlog}"
 
 
 def listen(reactor: Any, site: server.Site, description: str = DEFAULT_LISTEN) -> Deferred[Any]:

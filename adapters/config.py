@@ -486,12 +486,25 @@ def _server_endpoint_reason(description: str, *, allow_public: bool) -> str | No
     return None
 
 
-def _address_of(description: str) -> tuple[str | None, str | None] | None:
-    """(port, interface) a server endpoint string binds, or None if it is not valid."""
+def server_endpoint_params(description: str) -> tuple[str, dict[str, str]]:
+    """(type, parameters by name, positional ones named) of a ``tcp:``/``tcp6:``/``ssl:``
+    server endpoint string; ValueError with the reason for any other string.
+
+    >>> server_endpoint_params("tcp:8600:interface=127.0.0.1")
+    ('tcp', {'port': '8600', 'interface': '127.0.0.1'})
+    """
     parsed = _endpoint_params(description, _SERVER_PARAMS, None)
     if isinstance(parsed, str):
+        raise ValueError(parsed)
+    return parsed
+
+
+def _address_of(description: str) -> tuple[str | None, str | None] | None:
+    """(port, interface) a server endpoint string binds, or None if it is not valid."""
+    try:
+        kind, named = server_endpoint_params(description)
+    except ValueError:
         return None
-    kind, named = parsed
     return named.get("port"), named.get("interface", _SERVER_DEFAULT_INTERFACE[kind])
 
 
