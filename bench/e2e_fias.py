@@ -79,12 +79,15 @@ from harness import (
     HttpConnection,
     LoadError,
     best_segment_rate,
+    count_instructions,
     cpu_of,
     free_port,
     get_json,
+    instructions_of,
     percentile,
     print_bench_cpu,
     print_budget,
+    print_instructions,
     send_run,
     signed_event,
     start,
@@ -298,6 +301,7 @@ def run_client(
             run["exceptions"] = wait_drained(health)["exceptions"]
             run["drained"] = time.time()
             run["cpu_end"] = cpu_of(pids)
+            run["ins_end"] = instructions_of(pids)
     finally:
         health.close()
 
@@ -415,10 +419,12 @@ def main(argv: Sequence[str] | None = None) -> int:
              "rate": args.rate},
         ]  # fmt: skip
         pids = {"gateway": gateway.pid, "simulator": sim.pid, "bench": os.getpid()}
+        counter = count_instructions(gateway.pid)
         try:
             run_client(api_port, control_conn, runs, pids, ingest_port)
         except LoadError as exc:
             raise SystemExit(f"bench: {exc}") from exc
+        counter.close()
         rss = peak_rss_mb(gateway.pid)
         gateway.send_signal(signal.SIGTERM)
         code = gateway.wait(timeout=60)
@@ -463,6 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_bench_cpu(tput)
     print_budget(tput["cpu_start"], tput["cpu_end"], len(posted), bare_rate,
                  "first POST to drained: accepting and posting")  # fmt: skip
+    print_instructions(tput["ins_start"], tput["ins_end"], len(posted))
     print(f"backlog run: {drain['events']} events accepted during a night audit, then NE")
     print(f"  events accepted (202)      {held_accept_rate:10,.0f} events/s  (nothing posting)")
     print_bench_cpu(drain)
@@ -470,11 +477,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("  CPU ms per event (ingest)  "
           + ", ".join(f"{name} {ms * 1000 / drain['events']:.3f}" for name, ms in ingest.items())
           + f"; all {sum(ingest.values()) * 1000 / drain['events']:.3f} ms")  # fmt: skip
+    print_instructions(drain["ins_start"], drain["ins_acked"], drain["events"], "event")
     print(f"  backlog drained (ASOK)     {drain_rate:10,.0f} legs/s  (nothing arriving)")
     print(f"  ratio to the bare driver   {drain_rate / bare_rate:10.1%}")
     print_busy(drain["cpu_acked"], drain["cpu_end"], drain["drained"] - drain["all_acked"])
     print_budget(drain["cpu_acked"], drain["cpu_end"], len(drained), bare_rate,
                  "NE to drained: posting alone")  # fmt: skip
+    print_instructions(drain["ins_acked"], drain["ins_end"], len(drained))
     print(f"paced run: {paced['events']} events offered at {offered:,.0f}/s")
     print(
         f"  POST -> ASOK latency       p50 {percentile(latencies, 0.5):6.1f} ms   "

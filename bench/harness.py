@@ -19,10 +19,12 @@ import hmac
 import json
 import os
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections import deque
@@ -449,6 +451,88 @@ def cpu_of(pids: Mapping[str, int]) -> dict[str, float]:
     }
 
 
+class InstructionCounter:
+    """User-space instructions a process retires, counted by ``perf stat -p`` (Linux perf).
+
+    Unlike CPU seconds they hardly move when the machine is busy or its host drifts, so two
+    versions of the gateway can be compared in runs made at different times. One perf process
+    prints the count every 10 ms; :meth:`read` waits for the next print and returns the
+    instructions counted since the counter was made (None where perf cannot count here: not
+    installed, or no access to the counters)."""
+
+    INTERVAL_MS = 10
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._total = 0
+        self._prints = 0
+        self._works = shutil.which("perf") is not None
+        self._lock = threading.Condition()
+        self._perf: subprocess.Popen | None = None
+        if self._works:
+            self._perf = subprocess.Popen(
+                ["perf", "stat", "-x", ",", "-I", str(self.INTERVAL_MS),
+                 "-e", "instructions:u", "-p", str(pid)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            threading.Thread(target=self._reader, daemon=True).start()
+
+    def _reader(self) -> None:
+        assert self._perf is not None and self._perf.stderr is not None
+        for line in self._perf.stderr:
+            fields = line.strip().split(",")
+            with self._lock:
+                if len(fields) > 3 and fields[3].startswith("instructions"):
+                    if fields[1].isdigit():
+                        self._total += int(fields[1])
+                    self._prints += 1
+                self._lock.notify_all()
+        with self._lock:
+            self._works = False
+            self._lock.notify_all()
+
+    def read(self) -> int | None:
+        with self._lock:
+            seen = self._prints
+            self._lock.wait_for(
+                lambda: self._prints > seen or not self._works, timeout=1.0
+            )
+            return self._total if self._works and self._prints > seen else None
+
+    def close(self) -> None:
+        if self._perf is not None and self._perf.poll() is None:
+            self._perf.send_signal(signal.SIGINT)
+            self._perf.wait(timeout=10)
+
+
+#: pid -> its counter, for :func:`instructions_of` (see :func:`count_instructions`).
+_COUNTERS: dict[int, InstructionCounter] = {}
+
+
+def count_instructions(pid: int) -> InstructionCounter:
+    """Start counting ``pid``'s instructions; :func:`send_run` and the benches' runs then note
+    them beside the CPU seconds."""
+    counter = _COUNTERS[pid] = InstructionCounter(pid)
+    return counter
+
+
+def instructions_of(pids: Mapping[str, int]) -> dict[str, int | None]:
+    """Instructions counted so far for each named process that has a counter."""
+    return {name: _COUNTERS[pid].read() for name, pid in pids.items() if pid in _COUNTERS}
+
+
+def print_instructions(start: Mapping[str, int | None], end: Mapping[str, int | None],
+                       legs: int, what: str = "leg") -> None:  # fmt: skip
+    """Instructions per leg (or event) of each counted process between two readings."""
+    parts = [
+        f"{name} {(end[name] - begin) / legs / 1e6:.3f} M"
+        for name, begin in start.items()
+        if begin is not None and end.get(name) is not None and legs
+    ]
+    if parts:
+        print(f"  instructions per {what:<9} " + ", ".join(parts) + "  (perf stat, user space)")
+
+
 def print_bench_cpu(run: Mapping[str, Any]) -> None:
     """This script's CPU per event in a run: while sending (``cpu_start`` to ``cpu_acked``,
     every 202 read) and up to ``cpu_end`` (with the ``/healthz`` polls until drained)."""
@@ -563,9 +647,10 @@ def send_run(port: int, requests: Sequence[bytes], run: dict[str, Any],
     is read (``cpu_acked``)."""
     result = send_events(
         port, requests, run["concurrency"], run.get("rate"),
-        on_start=lambda: run.update(cpu_start=cpu_of(pids)),
+        on_start=lambda: run.update(cpu_start=cpu_of(pids), ins_start=instructions_of(pids)),
     )  # fmt: skip
     run["cpu_acked"] = cpu_of(pids)
+    run["ins_acked"] = instructions_of(pids)
     return result
 
 
