@@ -37,6 +37,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from adapters.domain import (
     EXCEPTION_STATES,
@@ -1242,16 +1243,15 @@ class Journal:
             return
         marks, self._posted_pending = self._posted_pending, []
         self._posted_in_transaction = marks
-        for leg_id, answer_status, text, at in marks:
-            # _transition_in refuses (UnknownLeg, IllegalTransition) before it writes
-            # anything, so no savepoint is needed; any other error fails the transaction.
-            try:
-                sets = {"answer_status": answer_status, "reason": text}
-                self._transition_in(
-                    conn, leg_id, LegState.POSTED, action="posted", note=text, sets=sets, at=at
+        refusals = self._transitions_in(
+            conn, LegState.POSTED, ("answer_status", "reason"), action="posted",
+            changes=[(leg_id, (status, text), text, at) for leg_id, status, text, at in marks],
+        )  # fmt: skip
+        for (leg_id, *_), refusal in zip(marks, refusals, strict=True):
+            if refusal is not None:  # e.g. an operator resolved it meanwhile
+                log.failure(
+                    "leg {leg_id} could not be marked posted", Failure(refusal), leg_id=leg_id
                 )
-            except (UnknownLeg, IllegalTransition):  # e.g. an operator resolved it meanwhile
-                log.failure("leg {leg_id} could not be marked posted", leg_id=leg_id)
 
     def _apply_sent_marks(self, conn: sqlite3.Connection) -> None:
         if not self._sent_pending:
@@ -1260,14 +1260,75 @@ class Journal:
         # All of them, from the start: if the transaction fails, the rollback requeues them.
         applied: list[tuple[_SentMark, BaseException | None]] = [(m, None) for m in marks]
         self._sent_in_transaction = applied
-        for i, mark in enumerate(marks):
-            # _transition_in refuses (UnknownLeg, IllegalTransition) before it writes
-            # anything, so no savepoint is needed; any other error fails the transaction.
-            try:
-                change = _sent_change(mark.posting_number)
-                self._transition_in(conn, mark.leg_id, LegState.SENT, **change)
-            except (UnknownLeg, IllegalTransition) as exc:  # e.g. an operator changed the leg
-                applied[i] = (mark, exc)
+        now = _ts(self._now())
+        refusals = self._transitions_in(
+            conn, LegState.SENT, _SENT_COLUMNS, action="send", increment_attempts=True,
+            changes=[
+                (m.leg_id, (m.posting_number, None, None, None), _sent_note(m.posting_number), now)
+                for m in marks
+            ],
+        )  # fmt: skip
+        for i, refusal in enumerate(refusals):
+            if refusal is not None:  # e.g. an operator changed the leg
+                applied[i] = (marks[i], refusal)
+
+    def _transitions_in(
+        self,
+        conn: sqlite3.Connection,
+        to: LegState,
+        columns: tuple[str, ...],
+        *,
+        action: str,
+        changes: Sequence[tuple[int, tuple[Any, ...], str | None, str]],
+        increment_attempts: bool = False,
+    ) -> list[UnknownLeg | IllegalTransition | None]:
+        """:meth:`_transition_in` for many legs moving to the same state, each with its values
+        for ``columns``, its note and its time: ``changes`` is (leg id, values, note, at).
+        Three statements for the whole batch (one read of the legs' states, one UPDATE and one
+        history INSERT, each over every change) instead of three per leg: the dispatcher's
+        ``sent`` and ``posted`` marks of one commit. Returns, per change, None or the refusal
+        (:class:`UnknownLeg`, :class:`IllegalTransition`) of a change that was not made; a
+        leg named twice sees the state its first change left."""
+        ids = [int(leg_id) for leg_id, *_ in changes]
+        known: dict[int, tuple[str, str]] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), 500):  # SQLite's bound-parameter limit is 999+
+            chunk = unique[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for leg_id, state, event_id in conn.execute(
+                f"SELECT leg_id, state, event_id FROM legs WHERE leg_id IN ({marks})",  # noqa: S608
+                chunk,
+            ):
+                known[leg_id] = (state, event_id)
+        refusals: list[UnknownLeg | IllegalTransition | None] = []
+        updates: list[tuple[Any, ...]] = []
+        history: list[tuple[Any, ...]] = []
+        target = to.value
+        for leg_id, (_, values, note, at) in zip(ids, changes, strict=True):
+            row = known.get(leg_id)
+            if row is None:
+                refusals.append(UnknownLeg(f"no leg {leg_id}"))
+                continue
+            current = LegState(row[0])
+            if to not in TRANSITIONS[current]:
+                refusals.append(IllegalTransition(leg_id, current, to))
+                continue
+            refusals.append(None)
+            known[leg_id] = (target, row[1])
+            updates.append((target, at, *values, leg_id))
+            history.append((at, row[1], leg_id, current.value, target, GATEWAY_ACTOR, action, note))
+        if updates:
+            assignments = ", ".join(f"{name} = ?" for name in ("state", "updated_at", *columns))
+            if increment_attempts:
+                assignments += ", attempts = attempts + 1"
+            conn.executemany(
+                f"UPDATE legs SET {assignments} WHERE leg_id = ?",  # noqa: S608
+                updates,
+            )
+            conn.executemany(_HISTORY_INSERT, history)
+            if to is LegState.REJECTED:
+                self.match_generation += 1  # a pending match of these legs may be due again
+        return refusals
 
     def _record(
         self,
@@ -2044,8 +2105,7 @@ class Journal:
         note: str | None,
     ) -> None:
         conn.execute(
-            "INSERT INTO history (time, event_id, leg_id, from_state, to_state, actor, action,"
-            " note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            _HISTORY_INSERT,
             (
                 time,
                 event_id,
@@ -2665,17 +2725,27 @@ class Journal:
         self._schedule_flush(WIRE_FLUSH_DELAY)
 
 
+#: The columns marking a leg ``sent`` sets besides its state: the P#, and the reason, answer
+#: and retry time of an earlier try cleared.
+_SENT_COLUMNS = ("posting_number", "reason", "answer_status", "not_before")
+
+_HISTORY_INSERT = (
+    "INSERT INTO history (time, event_id, leg_id, from_state, to_state, actor, action, note)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _sent_note(posting_number: int | None) -> str | None:
+    return None if posting_number is None else f"P# {posting_number}"
+
+
 def _sent_change(posting_number: int | None) -> dict[str, Any]:
-    """What marking a leg ``sent`` writes (:meth:`Journal.mark_sent`, :meth:`submit_sent`)."""
+    """What marking a leg ``sent`` writes (:meth:`Journal.mark_sent`; :meth:`submit_sent`
+    writes the same through :meth:`Journal._transitions_in`)."""
     return {
         "action": "send",
-        "note": None if posting_number is None else f"P# {posting_number}",
-        "sets": {
-            "posting_number": posting_number,
-            "reason": None,
-            "answer_status": None,
-            "not_before": None,
-        },
+        "note": _sent_note(posting_number),
+        "sets": dict(zip(_SENT_COLUMNS, (posting_number, None, None, None), strict=True)),
         "increment_attempts": True,
     }
 

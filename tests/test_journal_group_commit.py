@@ -289,3 +289,50 @@ def test_a_posted_mark_alone_commits_after_the_delay_with_the_time_of_the_answer
         assert journal.leg(leg_id).state is LegState.POSTED
     finally:
         journal.close()
+
+
+def test_grouped_marks_write_what_one_by_one_marks_write(tmp_path):
+    """``sent`` and ``posted`` marks made in one commit leave the same legs and the same history
+    as the same marks made one by one (``mark_sent``, ``mark_posted``), a leg marked twice in
+    the batch included: its second mark is refused, as it would be one by one."""
+
+    def journey(path: str, grouped: bool) -> tuple[list, list, list]:
+        clock = task.Clock()
+        journal = Journal(path, reactor=clock, now=lambda: T0)
+        legs = [record(journal, n) for n in (1, 2, 3)]
+        journal.mark_waiting(legs[1], "night audit")
+        outcomes: list[object] = []
+        if grouped:
+            for n, leg_id in enumerate([*legs, legs[0]]):
+                journal.submit_sent(leg_id, 500 + n).addBoth(outcomes.append)
+            journal.commit_sent()
+            for leg_id in legs[:2]:
+                journal.submit_posted(leg_id, "OK", "booked")
+            journal.flush()
+        else:
+            for n, leg_id in enumerate([*legs, legs[0]]):
+                try:
+                    journal.mark_sent(leg_id, 500 + n)
+                    outcomes.append(None)
+                except IllegalTransition as exc:
+                    outcomes.append(exc)
+            for leg_id in legs[:2]:
+                journal.mark_posted(leg_id, "OK", "booked")
+        rows = [
+            (leg.state, leg.posting_number, leg.attempts, leg.answer_status, leg.reason)
+            for leg in journal.legs()
+        ]
+        history = [
+            (h.leg_id, h.from_state, h.to_state, h.action, h.note, h.time)
+            for n in (1, 2, 3)
+            for h in journal.history(event_id=f"evt_{n}")
+        ]
+        journal.close()
+        kinds = [type(getattr(o, "value", o)).__name__ for o in outcomes]
+        return rows, history, kinds
+
+    grouped = journey(str(tmp_path / "grouped.sqlite"), grouped=True)
+    single = journey(str(tmp_path / "single.sqlite"), grouped=False)
+    assert grouped == single
+    assert grouped[2] == ["NoneType", "NoneType", "NoneType", "IllegalTransition"]
+    assert [row[0] for row in grouped[0]] == [LegState.POSTED, LegState.POSTED, LegState.SENT]
