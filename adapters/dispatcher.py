@@ -42,6 +42,7 @@ from typing import Any, Protocol
 from twisted.internet.defer import Deferred, inlineCallbacks, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from adapters.config import PropertyConfig
 from adapters.domain import Leg, LegState
@@ -655,9 +656,10 @@ class Dispatcher:
 
         return d2.addBoth(forget)
 
-    @inlineCallbacks
-    def _record(self, leg: Leg, outcome: PostingOutcome) -> Any:
-        """Journal what the PMS said, per DESIGN section 5's classes."""
+    def _record(self, leg: Leg, outcome: PostingOutcome) -> Deferred[None] | None:
+        """Journal what the PMS said, per DESIGN section 5's classes (a callback of the
+        posting's Deferred: what it raises fails the leg's chain). Returns the balance
+        read-back's Deferred after a journey's last leg posted, else None."""
         journal = self.journal
         result = outcome.result
         text = outcome.clear_text or outcome.reason
@@ -671,8 +673,8 @@ class Dispatcher:
                 property=self.prop.name,
                 posting_number=outcome.posting_number,
             )
-            yield self._after_posted(leg, outcome)
-        elif result is PostingResult.NOT_IN_HOUSE and outcome.inquiry_number is None:
+            return self._after_posted(leg, outcome)
+        if result is PostingResult.NOT_IN_HOUSE and outcome.inquiry_number is None:
             # We have seen no check-in for this guest: wait for the GI, nothing was sent.
             journal.mark_waiting(leg.leg_id, GUEST_NOT_IN_HOUSE)
         elif result is PostingResult.NOT_IN_HOUSE:
@@ -730,24 +732,24 @@ class Dispatcher:
             )
         else:  # pragma: no cover - every result is handled above
             raise AssertionError(result)
+        return None
 
-    @inlineCallbacks
-    def _after_posted(self, leg: Leg, outcome: PostingOutcome) -> Any:
-        """After the last leg of an event posts, record the folio balance the PMS reports."""
+    def _after_posted(self, leg: Leg, outcome: PostingOutcome) -> Deferred[None] | None:
+        """After the last leg of an event posts, read the folio balance the PMS reports and
+        keep it (the Deferred fires once it is read or the read failed; None: nothing to
+        read)."""
         if not self.journal.all_legs_posted(leg.event_id):
-            return
+            return None
         try:
-            balance = yield self.channel.folio_balance(leg, outcome)
+            d = self.channel.folio_balance(leg, outcome)
         except Exception as exc:  # the posting stands; only the read-back failed
-            log.warn(
-                "balance inquiry after {event_id} failed: {error}",
-                event_id=leg.event_id,
-                leg=leg.reference,
-                leg_id=leg.leg_id,
-                property=self.prop.name,
-                error=str(exc),
-            )
-            return
+            self._balance_failed(Failure(exc), leg)
+            return None
+        return d.addCallbacks(
+            self._balance_read, self._balance_failed, callbackArgs=(leg,), errbackArgs=(leg,)
+        )
+
+    def _balance_read(self, balance: int | None, leg: Leg) -> None:
         if balance is not None:
             # Evidence, not a state: it rides along with the next commit.
             self.journal.queue_balance(
@@ -758,6 +760,17 @@ class Dispatcher:
                 leg_id=leg.leg_id,
                 confirmation_number=leg.confirmation_number,
             )
+
+    def _balance_failed(self, failure: Failure, leg: Leg) -> None:
+        failure.trap(Exception)  # the posting stands; only the read-back failed
+        log.warn(
+            "balance inquiry after {event_id} failed: {error}",
+            event_id=leg.event_id,
+            leg=leg.reference,
+            leg_id=leg.leg_id,
+            property=self.prop.name,
+            error=str(failure.value),
+        )
 
 
 def _hold_reason(status: LinkStatus) -> str | None:

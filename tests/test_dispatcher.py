@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from twisted.internet import task
 from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.error import ConnectionLost
+from twisted.logger import LogLevel, globalLogPublisher
 
 from adapters.config import load_config
 from adapters.dispatcher import Backoff, Dispatcher, behind_earlier_leg
@@ -102,6 +104,11 @@ class FakeChannel:
         )
         if reference not in self.balances:
             self.busy.discard(leg.confirmation_number)
+
+    def fail_balance(self, reference: str) -> None:
+        leg, d = self.balances.pop(reference)
+        self.busy.discard(leg.confirmation_number)
+        d.errback(ConnectionLost("link dropped during the balance inquiry"))
 
     def read_balance(self, reference: str, balance: int = 0) -> None:
         leg, d = self.balances.pop(reference)
@@ -232,6 +239,41 @@ def test_a_later_leg_of_a_reservation_waits_for_the_outcome_and_balance_of_the_e
     r.run()
     assert r.channel.written == [f"{first}/0", "evt_002/0", f"{first}/1", "evt_003/0"]
     assert r.channel.state_on_disk_when_written == ["sent"] * 4
+
+
+@pytest.mark.parametrize("how", ["answer", "raise"])
+def test_a_failed_balance_read_back_leaves_the_leg_posted_and_frees_its_reservation(
+    rig, how, monkeypatch
+):
+    """The read-back after a journey fails (the PMS answers with an error, or the channel
+    raises at once): the posting stands, nothing is kept as a balance, the failure is logged
+    as a warning, and the reservation's next leg goes."""
+    r = rig(max_in_flight=1)
+    r.event("111")
+    r.event("111")
+    if how == "raise":
+
+        def broken(leg: Leg, outcome: PostingOutcome) -> Deferred[int | None]:
+            raise ConnectionLost("no link")
+
+        monkeypatch.setattr(r.channel, "folio_balance", broken)
+    logged: list[dict] = []
+    globalLogPublisher.addObserver(logged.append)
+    try:
+        r.dispatcher.wake()
+        r.run()
+        r.channel.answer("evt_001/0")
+        if how == "answer":
+            r.channel.fail_balance("evt_001/0")
+        r.run()
+    finally:
+        globalLogPublisher.removeObserver(logged.append)
+    assert r.state("evt_001/0") is LegState.POSTED
+    assert r.journal.balances("evt_001") == []
+    assert r.channel.written == ["evt_001/0", "evt_002/0"]
+    warnings = [e for e in logged if e.get("log_format", "").startswith("balance inquiry after")]
+    assert [(e["event_id"], e["log_level"]) for e in warnings] == [("evt_001", LogLevel.warn)]
+    assert ("dropped" if how == "answer" else "no link") in warnings[0]["error"]
 
 
 def test_the_next_legs_sent_mark_shares_the_commit_of_the_answered_legs_outcome(rig):
