@@ -452,7 +452,9 @@ def cpu_of(pids: Mapping[str, int]) -> dict[str, float]:
 
 
 class InstructionCounter:
-    """User-space instructions a process retires, counted by ``perf stat -p`` (Linux perf).
+    """Instructions a process retires in user space and in the kernel for it (its system
+    calls: socket reads and writes, the journal's file writes and fsyncs), counted by
+    ``perf stat -p`` (Linux perf).
 
     Unlike CPU seconds they hardly move when the machine is busy or its host drifts, so two
     versions of the gateway can be compared in runs made at different times. One perf process
@@ -464,7 +466,8 @@ class InstructionCounter:
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self._total = 0
+        self._user = 0
+        self._kernel = 0
         self._prints = 0
         self._works = shutil.which("perf") is not None
         self._lock = threading.Condition()
@@ -472,7 +475,7 @@ class InstructionCounter:
         if self._works:
             self._perf = subprocess.Popen(
                 ["perf", "stat", "-x", ",", "-I", str(self.INTERVAL_MS),
-                 "-e", "instructions:u", "-p", str(pid)],
+                 "-e", "instructions:u,instructions:k", "-p", str(pid)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             )  # fmt: skip
             threading.Thread(target=self._reader, daemon=True).start()
@@ -482,22 +485,24 @@ class InstructionCounter:
         for line in self._perf.stderr:
             fields = line.strip().split(",")
             with self._lock:
-                if len(fields) > 3 and fields[3].startswith("instructions"):
-                    if fields[1].isdigit():
-                        self._total += int(fields[1])
-                    self._prints += 1
+                if len(fields) > 3 and fields[3].startswith("instructions:"):
+                    count = int(fields[1]) if fields[1].isdigit() else 0
+                    if fields[3].startswith("instructions:u"):
+                        self._user += count
+                        self._prints += 1
+                    else:
+                        self._kernel += count
                 self._lock.notify_all()
         with self._lock:
             self._works = False
             self._lock.notify_all()
 
-    def read(self) -> int | None:
+    def read(self) -> tuple[int, int] | None:
         with self._lock:
             seen = self._prints
-            self._lock.wait_for(
-                lambda: self._prints > seen or not self._works, timeout=1.0
-            )
-            return self._total if self._works and self._prints > seen else None
+            # Two prints: the kernel line of the first may still be on its way.
+            self._lock.wait_for(lambda: self._prints > seen + 1 or not self._works, timeout=1.0)
+            return (self._user, self._kernel) if self._works and self._prints > seen else None
 
     def close(self) -> None:
         if self._perf is not None and self._perf.poll() is None:
@@ -516,21 +521,25 @@ def count_instructions(pid: int) -> InstructionCounter:
     return counter
 
 
-def instructions_of(pids: Mapping[str, int]) -> dict[str, int | None]:
+def instructions_of(pids: Mapping[str, int]) -> dict[str, tuple[int, int] | None]:
     """Instructions counted so far for each named process that has a counter."""
     return {name: _COUNTERS[pid].read() for name, pid in pids.items() if pid in _COUNTERS}
 
 
-def print_instructions(start: Mapping[str, int | None], end: Mapping[str, int | None],
+def print_instructions(start: Mapping[str, tuple[int, int] | None],
+                       end: Mapping[str, tuple[int, int] | None],
                        legs: int, what: str = "leg") -> None:  # fmt: skip
-    """Instructions per leg (or event) of each counted process between two readings."""
-    parts = [
-        f"{name} {(end[name] - begin) / legs / 1e6:.3f} M"
-        for name, begin in start.items()
-        if begin is not None and end.get(name) is not None and legs
-    ]
+    """Instructions per leg (or event) of each counted process between two readings: user
+    space plus the kernel's work for it."""
+    parts = []
+    for name, begin in start.items():
+        finish = end.get(name)
+        if begin is None or finish is None or not legs:
+            continue
+        user, kernel = ((finish[i] - begin[i]) / legs / 1e6 for i in (0, 1))
+        parts.append(f"{name} {user + kernel:.3f} M ({user:.3f} user + {kernel:.3f} kernel)")
     if parts:
-        print(f"  instructions per {what:<9} " + ", ".join(parts) + "  (perf stat, user space)")
+        print(f"  instructions per {what:<9} " + ", ".join(parts) + "  (perf stat)")
 
 
 def print_bench_cpu(run: Mapping[str, Any]) -> None:
