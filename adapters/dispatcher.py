@@ -544,7 +544,11 @@ class Dispatcher:
         # order (the legs to send are usually among the first few).
         taken = set(self._busy)
         earliest: dt.datetime | None = None
-        pending = self.journal.iter_pending_legs(self.prop.name, exclude=frozenset(taken))
+        # The first read asks for as many legs as are wanted (a refill wants one: reading
+        # four cost twice as much), later reads for twice as many each time.
+        pending = self.journal.iter_pending_legs(
+            self.prop.name, batch=max(1, wanted), exclude=frozenset(taken)
+        )
         for leg in pending if wanted > 0 else ():
             conf = leg.confirmation_number
             if conf in taken or leg.leg_id in self._in_flight:
