@@ -1,0 +1,93 @@
+"""``Journal.iter_pending_legs``: the dispatcher's lazy read of the legs it may send.
+
+It must yield exactly what ``pending_legs`` lists (planned and waiting legs of the property,
+in arrival order, the two states merged), whatever the size of its first read (the dispatcher
+asks for as many legs as it wants, one for a refill, then twice as many each time), and leave
+out the reservations it is told to skip. Real SQLite file in ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from adapters.domain import (
+    Booking,
+    EventType,
+    Payment,
+    PaymentEvent,
+    PaymentKind,
+    PlannedLeg,
+)
+from adapters.journal import Journal
+
+T0 = dt.datetime(2026, 11, 22, 9, 0, tzinfo=dt.UTC)
+PROPERTY = "GRAND-LONDON"
+
+
+def record(journal: Journal, n: int, conf: str, legs: int = 1, prop: str = PROPERTY) -> list[int]:
+    event = PaymentEvent(
+        event_id=f"evt_{n}",
+        type=EventType.PAYMENT_SUCCEEDED,
+        property=prop,
+        occurred_at=T0,
+        payment=Payment(PaymentKind.BALANCE, 100, "GBP", f"pi_{n}", "onejourney", "paid"),
+        booking=Booking(conf),
+    )
+    planned = [PlannedLeg(i, None, "ONEJOURNEY", 100 + i, "GBP") for i in range(legs)]
+    result = journal.record_event(event, f'{{"n":{n}}}'.encode(), planned)
+    return [leg.leg_id for leg in result.legs]
+
+
+@pytest.fixture
+def journal(tmp_path):
+    j = Journal(str(tmp_path / "journal.sqlite"), now=lambda: T0)
+    yield j
+    j.close()
+
+
+@pytest.fixture
+def backlog(journal):
+    """Twenty legs of five reservations (and one of another property); some posted, some
+    waiting, the rest planned."""
+    ids = []
+    for n in range(20):
+        ids += record(journal, n, str(100 + n % 5), legs=1 + n % 2)
+    record(journal, 99, "100", prop="OTHER-HOTEL")
+    for leg_id in ids[:6]:
+        journal.mark_sent(leg_id, leg_id)
+        journal.mark_posted(leg_id, "OK")
+    for leg_id in ids[6::4]:
+        journal.mark_waiting(leg_id, "night audit")
+    return ids
+
+
+@pytest.mark.parametrize("batch", [1, 2, 4, 256])
+def test_every_pending_leg_in_arrival_order_whatever_the_first_read(journal, backlog, batch):
+    expected = [leg.leg_id for leg in journal.pending_legs(PROPERTY)]
+    assert len(expected) == len(backlog) - 6
+    got = [leg.leg_id for leg in journal.iter_pending_legs(PROPERTY, batch=batch)]
+    assert got == expected
+    states = {leg.state.value for leg in journal.iter_pending_legs(PROPERTY, batch=batch)}
+    assert states == {"planned", "waiting"}
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_skipped_reservations_are_left_out(journal, backlog, batch):
+    skip = {"101", "103"}
+    expected = [
+        leg.leg_id for leg in journal.pending_legs(PROPERTY) if leg.confirmation_number not in skip
+    ]
+    got = [leg.leg_id for leg in journal.iter_pending_legs(PROPERTY, batch=batch, exclude=skip)]
+    assert got == expected and got
+
+
+def test_a_lazy_read_stops_after_the_first_batch_when_the_first_leg_is_taken(journal, backlog):
+    reads: list[str] = []
+    journal._db.set_trace_callback(
+        lambda sql: reads.append(sql) if sql.lstrip().startswith("SELECT") else None
+    )
+    first = next(iter(journal.iter_pending_legs(PROPERTY, batch=1)))
+    assert first.leg_id == journal.pending_legs(PROPERTY)[0].leg_id
+    assert len([sql for sql in reads if "UNION ALL" in sql]) == 1
