@@ -109,6 +109,9 @@ SIGNATURE_TOLERANCE_SECONDS = 300
 MAX_SIGNATURES = 8
 SIGNATURE_HEADER = b"Foliogate-Signature"
 SOURCE_HEADER = b"Foliogate-Source"
+#: The leg states ``/healthz`` counts: pending (planned, waiting, sent) and exceptions
+#: (rejected, unknown).
+_HEALTH_STATES = ("planned", "waiting", "sent", "rejected", "unknown")
 #: The ingest API listens on loopback unless the configuration names an interface.
 DEFAULT_LISTEN = "tcp:port=8600:interface=127.0.0.1"
 
@@ -716,16 +719,17 @@ class GatewayAPI(Resource):
     # -- handlers ------------------------------------------------------------------------------
 
     def _healthz(self, request: server.Request) -> bytes:
+        # Monitoring polls this often: only the legs still at work are counted.
         if not self._journal.healthy():
             return self._answer(request, 503, {"status": "journal unavailable"})
-        counts = self._journal.counts()
+        counts = self._journal.counts(_HEALTH_STATES)
         return self._answer(
             request,
             200,
             {
                 "status": "ok",
-                "pending": sum(counts.get(s, 0) for s in ("planned", "waiting", "sent")),
-                "exceptions": sum(counts.get(s, 0) for s in ("rejected", "unknown")),
+                "pending": sum(counts.get(s, 0) for s in _HEALTH_STATES[:3]),
+                "exceptions": sum(counts.get(s, 0) for s in _HEALTH_STATES[3:]),
             },
         )
 

@@ -1908,12 +1908,21 @@ class Journal:
         )
         return {int(number): str(room) for number, room in rows}
 
-    def counts(self) -> dict[str, int]:
-        """Number of legs per state (for health and reports)."""
-        return {
-            state: n
-            for state, n in self._db.execute("SELECT state, COUNT(*) FROM legs GROUP BY state")
-        }
+    def counts(self, states: Iterable[LegState | str] | None = None) -> dict[str, int]:
+        """Number of legs per state (for health and reports); a state with no legs is left
+        out. With ``states``, only those are counted, each through its own range of the
+        ``(state, arrival)`` index: ``/healthz`` asks for the states of legs still at work,
+        so its cost follows the legs at work, not the journal's whole history (counting every
+        state reads every leg ever journaled: 150 us at 5,500 legs, growing with the file)."""
+        if states is None:
+            sql, params = "SELECT state, COUNT(*) FROM legs GROUP BY state", ()
+        else:
+            params = tuple(LegState(s).value for s in states)
+            sql = (
+                "SELECT state, COUNT(*) FROM legs"  # noqa: S608
+                f" WHERE state IN ({', '.join('?' * len(params))}) GROUP BY state"
+            )
+        return {state: n for state, n in self._db.execute(sql, params)}
 
     # -- reading for reconciliation, /metrics and /readyz --------------------------------------
 

@@ -91,3 +91,19 @@ def test_a_lazy_read_stops_after_the_first_batch_when_the_first_leg_is_taken(jou
     first = next(iter(journal.iter_pending_legs(PROPERTY, batch=1)))
     assert first.leg_id == journal.pending_legs(PROPERTY)[0].leg_id
     assert len([sql for sql in reads if "UNION ALL" in sql]) == 1
+
+
+def test_counts_of_some_states_match_the_full_count_and_read_only_their_legs(journal, backlog):
+    """``/healthz`` counts only the legs at work: the same numbers as the full count for those
+    states, read through the state index (the posted legs of the journal's history are not
+    read at all)."""
+    every = journal.counts()
+    assert every["posted"] == 6
+    statements: list[str] = []
+    journal._db.set_trace_callback(statements.append)
+    at_work = journal.counts(("planned", "waiting", "sent", "rejected", "unknown"))
+    journal._db.set_trace_callback(None)
+    assert at_work == {s: n for s, n in every.items() if s in ("planned", "waiting")}
+    (sql,) = [s for s in statements if "COUNT" in s]
+    plan = journal._db.execute("EXPLAIN QUERY PLAN " + sql).fetchall()
+    assert [row[-1] for row in plan] == ["SEARCH legs USING COVERING INDEX legs_by_state (state=?)"]
