@@ -87,6 +87,7 @@ __all__ = [
     "LinkPosting",
     "LinkState",
     "LinkStatus",
+    "LocalClock",
     "PostingOutcome",
     "PostingResult",
 ]
@@ -721,6 +722,43 @@ class FiasLink(Service):
     def _cancel(call: IDelayedCall | None) -> None:
         if call is not None and call.active():
             call.cancel()
+
+
+class LocalClock:
+    """``now()`` as the PMS's wall clock: ``utc_now().astimezone().replace(tzinfo=None)``
+    (local time, naive), the same value, without asking the C library for the local offset
+    more than once a second while ``utc_now()`` answers in UTC.
+
+    The local offset of a UTC instant depends only on its whole second (``astimezone`` asks
+    ``localtime()`` for that second, and zone transitions fall on whole seconds), so within
+    the second last converted the local time is that second's local time plus the same
+    microseconds. Any other value (not UTC, another second) is converted as before.
+    """
+
+    __slots__ = ("_utc_now", "_second", "_local_second")
+
+    def __init__(self, utc_now: Callable[[], dt.datetime]) -> None:
+        self._utc_now = utc_now
+        self._second: dt.datetime | None = None  # the UTC second last converted
+        self._local_second: dt.datetime | None = None  # its local time
+
+    def __call__(self) -> dt.datetime:
+        value = self._utc_now()
+        second = self._second
+        if second is not None and value.tzinfo is dt.UTC and value.__class__ is dt.datetime:
+            delta = value - second
+            if _NO_TIME <= delta < _ONE_SECOND:
+                assert self._local_second is not None
+                return self._local_second + delta
+        local = value.astimezone().replace(tzinfo=None)
+        if value.tzinfo is dt.UTC and value.__class__ is dt.datetime:
+            delta = dt.timedelta(microseconds=value.microsecond)
+            self._second, self._local_second = value - delta, local - delta
+        return local
+
+
+_ONE_SECOND = dt.timedelta(seconds=1)
+_NO_TIME = dt.timedelta(0)
 
 
 def _fias_time(now: dt.datetime) -> dt.time:

@@ -234,6 +234,9 @@ class PostingQueue:
         # P# -> leg reference of postings that ended UNKNOWN, for late PAs.
         self._late: collections.OrderedDict[int, str] = collections.OrderedDict()
         self._idle_waiters: list[Deferred[None]] = []
+        #: The wall-clock second :meth:`_stamp` last read (microsecond 0) and its DA/TI.
+        self._stamp_second: dt.datetime | None = None
+        self._stamp_value: tuple[dt.date, dt.time] = (dt.date.min, dt.time.min)
 
     # -- public ----------------------------------------------------------------------------
 
@@ -456,7 +459,7 @@ class PostingQueue:
             job.room = room  # the room we inquire: the outcome names it even if the PMS answers NG
         request = job.request
         job.inquiry_number = self._take_posting_number()
-        now = self._now()
+        date, time = self._stamp()
         inquiry = PostingRequest(
             posting_number=job.inquiry_number,
             inquiry=room,
@@ -464,8 +467,8 @@ class PostingQueue:
             workstation=self._workstation_of(request),
             sales_outlet=request.sales_outlet if request is not None else None,
             user_id=self._user_id_of(request),
-            date=now.date(),
-            time=_fias_time(now),
+            date=date,
+            time=time,
         )
         job.stage = _Stage.INQUIRY
         job.timer = self._clock.callLater(self._answer_timeout, self._timed_out, job)
@@ -588,7 +591,7 @@ class PostingQueue:
             job.posting_number = None
             self._finish_not_sent(job, "the link left alive (or resync/audit began) before sending")
             return
-        now = self._now()
+        date, time = self._stamp()
         posting = PostingRequest(
             posting_number=job.posting_number,
             room=job.guest_room,
@@ -597,8 +600,8 @@ class PostingQueue:
             sales_outlet=request.sales_outlet,
             payment_method=request.payment_method,
             total_amount=request.total_amount,
-            date=now.date(),
-            time=_fias_time(now),
+            date=date,
+            time=time,
             workstation=self._workstation_of(request),
             user_id=self._user_id_of(request),
             clear_text=request.clear_text,
@@ -712,6 +715,27 @@ class PostingQueue:
             raise ValueError(f"next_posting_number() returned {number}, outside 1..99999999")
         return number
 
+    def _stamp(self) -> tuple[dt.date, dt.time]:
+        """``DA`` and ``TI`` for a record written now: ``now()``'s date and its time to the
+        second, the same objects again while ``now()`` stays in the same second (the codec
+        then formats them once a second)."""
+        now = self._now()
+        second = self._stamp_second
+        if (
+            second is not None
+            and now.__class__ is dt.datetime
+            and now.tzinfo is second.tzinfo
+            and not now.fold
+            and _NO_TIME <= now - second < _ONE_SECOND
+        ):
+            return self._stamp_value
+        value = self._stamp_value = (now.date(), _fias_time(now))
+        if now.__class__ is dt.datetime and not now.fold:
+            self._stamp_second = now - dt.timedelta(microseconds=now.microsecond)
+        else:
+            self._stamp_second = None
+        return value
+
     def _cancel_timer(self, job: _Job) -> None:
         if job.timer is not None and job.timer.active():
             job.timer.cancel()
@@ -733,6 +757,10 @@ def _lists_account(message: PostingList | PostingAnswer, account: str) -> bool:
     return isinstance(message, PostingList) and any(
         g.reservation_number == 0 and g.room == account for g in message.guests
     )
+
+
+_ONE_SECOND = dt.timedelta(seconds=1)
+_NO_TIME = dt.timedelta(0)
 
 
 def _fias_time(now: dt.datetime) -> dt.time:

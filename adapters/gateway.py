@@ -21,7 +21,7 @@ from twisted.logger import Logger
 from adapters.api import make_site, with_default_backlog
 from adapters.config import GatewayConfig, Profile, PropertyConfig
 from adapters.dispatcher import Backoff, Dispatcher, FiasChannel
-from adapters.fias_link import FiasLink, GuestEventKind, LinkStatus
+from adapters.fias_link import FiasLink, GuestEventKind, LinkStatus, LocalClock
 from adapters.journal import Journal
 from adapters.metrics import GatewayMetrics
 
@@ -201,7 +201,7 @@ class Gateway:
             workstation=prop.workstation,
             next_posting_number=lambda: journal.next_posting_number(prop.name),
             clock=self.reactor,
-            now=lambda: self._now().astimezone().replace(tzinfo=None),
+            now=LocalClock(self._now),  # the PMS's wall clock
             room_payment_method=prop.fias.room_payment_method,
             alive_interval=prop.alive_interval_seconds,
             posting_timeout=prop.answer_timeout_seconds,

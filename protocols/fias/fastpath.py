@@ -274,16 +274,35 @@ def learn_shape(text: str) -> Shape | None:
 _BAD_CHARACTER = re.compile(r"[\x00-\x1f\x7f]").search
 
 
+#: The date and the time :func:`_format_date` / :func:`_format_time` formatted last, with their
+#: text: a writer stamps every record of one second with the same objects (one tuple each, so
+#: a value and its text are always swapped together).
+_last_date: tuple[Any, str] = (None, "")
+_last_time: tuple[Any, str] = (None, "")
+
+
 def _format_date(value: Any) -> str:
+    global _last_date
+    last = _last_date
+    if value is last[0]:
+        return last[1]
     if value.__class__ is not dt.date or not FIRST_YEAR <= value.year <= LAST_YEAR:
         raise Slow
-    return f"{value.year % 100:02d}{value.month:02d}{value.day:02d}"
+    text = f"{value.year % 100:02d}{value.month:02d}{value.day:02d}"
+    _last_date = (value, text)
+    return text
 
 
 def _format_time(value: Any) -> str:
+    global _last_time
+    last = _last_time
+    if value is last[0]:
+        return last[1]
     if value.__class__ is not dt.time:
         raise Slow
-    return f"{value.hour:02d}{value.minute:02d}{value.second:02d}"
+    text = f"{value.hour:02d}{value.minute:02d}{value.second:02d}"
+    _last_time = (value, text)
+    return text
 
 
 def _integer_guard(name: str, limit: int | None) -> str:
