@@ -149,3 +149,89 @@ def test_encoder_date_and_time_text_follow_each_value() -> None:
     with pytest.raises(ValueError):
         encode(PostingRequest(posting_number=7, workstation="W", payment_method="R",
                               date=dt.date(1949, 1, 1)))  # fmt: skip
+
+
+def test_each_exchange_times_out_exactly_answer_timeout_after_it_was_written() -> None:
+    """The posting queue waits for all answer timeouts with one DelayedCall: every inquiry
+    and posting must still time out exactly ``posting_timeout`` seconds after it went out
+    (not a moment earlier or later, at clock times that are not binary fractions), in the
+    order they went out, and an answered one never; once nothing waits, no timer is left."""
+    from test_fias_link import Rig, posting, result_of
+
+    from adapters.fias_link import PostingResult
+
+    rig = Rig(pipeline=4, posting_timeout=60.0)
+    rig.start_alive()
+    for room, guest in ((b"2781", 12345), (b"2782", 12346), (b"2783", 12347)):
+        rig.pms.send(b"GI|RN" + room + b"|G#%d|GNGuest, Mr.|" % guest)
+    timers_alive = len(rig.clock.getDelayedCalls())  # the link's own (the alive check)
+    ended: list[str] = []
+
+    def post(ref: str, guest: int):  # type: ignore[no-untyped-def]
+        d = rig.link.post(posting(leg_reference=ref, reservation_number=guest, room=None))
+        d.addCallback(lambda outcome: ended.append(f"{ref} {outcome.result.value}") or outcome)
+        return d, rig.clock.seconds() + 60.0
+
+    rig.clock.advance(0.1)
+    a, a_inquiry_deadline = post("a", 12345)  # P#1001
+    rig.clock.advance(0.2)
+    b, b_deadline = post("b", 12346)  # P#1002
+    rig.clock.advance(0.7)
+    c, c_deadline = post("c", 12347)  # P#1003
+    rig.clock.advance(0.3)
+    rig.pms.send(b"PL|P#1001|WSFOLIOGATE|RN2781|G#12345|GNGuest, Mr.|")  # a posts: P#1004
+    a_deadline = rig.clock.seconds() + 60.0
+    assert a_inquiry_deadline < b_deadline < c_deadline < a_deadline
+
+    def advance_to(moment: float) -> None:
+        rig.clock.advance(moment - 0.0005 - rig.clock.seconds())
+        rig.clock.advance(moment - rig.clock.seconds())  # lands exactly: the two are close
+        assert rig.clock.seconds() == moment
+
+    advance_to(a_inquiry_deadline)  # a's inquiry was answered: nothing times out
+    assert ended == []
+    advance_to(b_deadline - 1e-9)
+    assert ended == []
+    advance_to(b_deadline)
+    assert ended == ["b not_sent"]
+    rig.pms.send(b"PL|P#1003|WSFOLIOGATE|RN2783|G#12347|GNGuest, Mr.|")  # c waits for the lane
+    advance_to(c_deadline)
+    assert ended == ["b not_sent"]
+    advance_to(a_deadline - 1e-9)
+    assert ended == ["b not_sent"]
+    advance_to(a_deadline)
+    # a's posting is unknown; c's posting (P#1005) goes out now with its own 60 s
+    assert ended == ["b not_sent", "a unknown"]
+    c_deadline = rig.clock.seconds() + 60.0
+    rig.pms.send(b"PA|P#1005|ASOK|RN2783|")
+    assert ended == ["b not_sent", "a unknown", "c posted"]
+    assert result_of(c).posting_number == 1005
+    assert len(rig.clock.getDelayedCalls()) == timers_alive  # no timeout left waiting
+    advance_to(c_deadline)
+    assert ended == ["b not_sent", "a unknown", "c posted"]
+    assert result_of(a).result is PostingResult.UNKNOWN
+    assert result_of(b).result is PostingResult.NOT_SENT
+
+
+def test_many_exchanges_answered_keep_the_timeout_table_small() -> None:
+    """Answered exchanges leave stale deadline entries; the table is compacted, so a long
+    stream of answered postings (with one call always in flight) does not grow it."""
+    from test_fias_link import Rig, posting, result_of
+
+    rig = Rig(pipeline=2, posting_timeout=60.0)
+    rig.start_alive()
+    rig.pms.send(b"GI|RN2781|G#12345|GNGuest, Mr.|", b"GI|RN2782|G#12346|GNGuest, Mr.|")
+    keep = rig.link.inquire_balance(12346)  # never answered: one exchange always waits
+    rig.pms.received()
+    for n in range(500):
+        d = rig.link.post(posting(leg_reference=f"e{n}", room=None))
+        (inquiry,) = rig.pms.received()
+        number = int(inquiry.split(b"P#")[1].split(b"|")[0])
+        rig.pms.send(b"PL|P#%d|WSFOLIOGATE|RN2781|G#12345|GNGuest, Mr.|" % number)
+        rig.pms.send(b"PA|P#%d|ASOK|RN2781|" % (number + 1))
+        assert result_of(d).posting_number == number + 1
+        rig.pms.received()
+        rig.clock.advance(0.01)
+    assert len(rig.link._postings._deadlines) < 100
+    rig.clock.advance(60)
+    assert result_of(keep) is None
