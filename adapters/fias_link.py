@@ -76,6 +76,7 @@ from protocols.fias import (
     PostingListGuest,
     decode,
     encode,
+    message_encoder,
 )
 
 __all__ = [
@@ -416,6 +417,26 @@ class FiasLink(Service):
 
     def check_encodable(self, message: Any) -> None:
         encode(message, self._encoding)
+
+    def message_encoder(self, cls: type[Any], attrs: tuple[str, ...]) -> Callable[..., bytes]:
+        """:func:`protocols.fias.message_encoder` in this link's code page."""
+        return message_encoder(cls, attrs, self._encoding)
+
+    def send_encoded(
+        self,
+        encoder: Callable[..., bytes],
+        values: tuple[Any, ...],
+        leg_reference: str | None = None,
+    ) -> bool:
+        """:meth:`send` of the message ``encoder`` (from :meth:`message_encoder`) makes of
+        ``values``: the same frame, hook and result, without building the message."""
+        protocol = self._protocol
+        if protocol is None or protocol.transport is None:
+            return False
+        frame = encoder(*values)
+        self._frame_hook("out", frame[1:-1], leg_reference)
+        protocol.transport.write(frame)
+        return True
 
     # -- ClientService plumbing ------------------------------------------------------------
 

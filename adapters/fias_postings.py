@@ -71,6 +71,20 @@ MAX_POSTING_NUMBER = 99_999_999
 #: How many timed-out or cut-off postings to remember, so a late PA can still be tied to its leg.
 LATE_ANSWER_MEMORY = 1024
 
+#: The PostingRequest attributes of the inquiry PR and of the posting PR, in the order the
+#: queue passes their values to the link's encoders (every other attribute stays unset).
+_INQUIRY_FIELDS = (
+    "posting_number", "inquiry", "payment_method", "workstation", "sales_outlet", "user_id",
+    "date", "time",
+)  # fmt: skip
+_POSTING_FIELDS = (
+    "posting_number", "room", "reservation_number", "guest_name", "sales_outlet",
+    "payment_method", "total_amount", "date", "time", "workstation", "user_id", "clear_text",
+)  # fmt: skip
+#: DA/TI of the posting PR :meth:`PostingQueue.validate` encodes (any valid values do).
+_VALIDATE_DATE = dt.date(2000, 1, 1)
+_VALIDATE_TIME = dt.time(0, 0)
+
 
 class PostingResult(StrEnum):
     """What happened to one :meth:`PostingQueue.post` call (DESIGN section 5 classes)."""
@@ -144,6 +158,15 @@ class PostingChannel(Protocol):
 
     def check_encodable(self, message: Any) -> None:
         """Raise the codec's encode error if ``message`` cannot go on the wire."""
+
+    def message_encoder(self, cls: type[Any], attrs: tuple[str, ...]) -> Callable[..., bytes]:
+        """``protocols.fias.message_encoder(cls, attrs)`` in the link's code page."""
+
+    def send_encoded(
+        self, encoder: Callable[..., bytes], values: tuple[Any, ...], leg_reference: str | None
+    ) -> bool:
+        """``send(cls(**dict(zip(attrs, values))), leg_reference)`` for an ``encoder`` from
+        :meth:`message_encoder`: the same frame, without building the message."""
 
 
 class _Stage(StrEnum):
@@ -239,6 +262,9 @@ class PostingQueue:
         # P# -> leg reference of postings that ended UNKNOWN, for late PAs.
         self._late: collections.OrderedDict[int, str] = collections.OrderedDict()
         self._idle_waiters: list[Deferred[None]] = []
+        # The inquiry and posting PR, encoded from their values (no PostingRequest built).
+        self._encode_inquiry = channel.message_encoder(PostingRequest, _INQUIRY_FIELDS)
+        self._encode_posting = channel.message_encoder(PostingRequest, _POSTING_FIELDS)
         #: P# (inquiry and posting) -> its job, for every job in :attr:`_active` that has one.
         self._numbers: dict[int, _Job] = {}
         #: The jobs at stage READY, in the order of :attr:`_active`.
@@ -278,21 +304,19 @@ class PostingQueue:
 
     def validate(self, request: LinkPosting) -> None:
         """Raise at once if the posting PR for ``request`` could never be encoded."""
-        self._channel.check_encodable(
-            PostingRequest(
-                posting_number=1,
-                room=request.room or request.account or "1",
-                reservation_number=request.reservation_number,
-                guest_name="x",
-                sales_outlet=request.sales_outlet,
-                payment_method=request.payment_method,
-                total_amount=request.total_amount,
-                date=dt.date(2000, 1, 1),
-                time=dt.time(0, 0),
-                workstation=self._workstation_of(request),
-                user_id=self._user_id_of(request),
-                clear_text=request.clear_text,
-            )
+        self._encode_posting(  # _POSTING_FIELDS
+            1,
+            request.room or request.account or "1",
+            request.reservation_number,
+            "x",
+            request.sales_outlet,
+            request.payment_method,
+            request.total_amount,
+            _VALIDATE_DATE,
+            _VALIDATE_TIME,
+            self._workstation_of(request),
+            self._user_id_of(request),
+            request.clear_text,
         )
 
     def inquire_balance(
@@ -475,19 +499,19 @@ class PostingQueue:
         job.inquiry_number = number = self._take_posting_number()
         self._numbers[number] = job
         date, time = self._stamp()
-        inquiry = PostingRequest(
-            posting_number=job.inquiry_number,
-            inquiry=room,
-            payment_method=job.payment_method,
-            workstation=self._workstation_of(request),
-            sales_outlet=request.sales_outlet if request is not None else None,
-            user_id=self._user_id_of(request),
-            date=date,
-            time=time,
+        inquiry = (  # _INQUIRY_FIELDS
+            number,
+            room,
+            job.payment_method,
+            self._workstation_of(request),
+            request.sales_outlet if request is not None else None,
+            self._user_id_of(request),
+            date,
+            time,
         )
         job.stage = _Stage.INQUIRY
         self._arm(job)
-        if not self._channel.send(inquiry, job.leg_reference):
+        if not self._channel.send_encoded(self._encode_inquiry, inquiry, job.leg_reference):
             self._finish_not_sent(job, "no connection to write the inquiry on")
 
     def _inquiry_answered(self, job: _Job, message: PostingList | PostingAnswer) -> None:
@@ -620,23 +644,23 @@ class PostingQueue:
             self._finish_not_sent(job, "the link left alive (or resync/audit began) before sending")
             return
         date, time = self._stamp()
-        posting = PostingRequest(
-            posting_number=job.posting_number,
-            room=job.guest_room,
-            reservation_number=job.reservation_number,
-            guest_name=job.guest_name,
-            sales_outlet=request.sales_outlet,
-            payment_method=request.payment_method,
-            total_amount=request.total_amount,
-            date=date,
-            time=time,
-            workstation=self._workstation_of(request),
-            user_id=self._user_id_of(request),
-            clear_text=request.clear_text,
+        posting = (  # _POSTING_FIELDS
+            job.posting_number,
+            job.guest_room,
+            job.reservation_number,
+            job.guest_name,
+            request.sales_outlet,
+            request.payment_method,
+            request.total_amount,
+            date,
+            time,
+            self._workstation_of(request),
+            self._user_id_of(request),
+            request.clear_text,
         )
         job.stage = _Stage.POSTING
         self._arm(job)
-        if not self._channel.send(posting, job.leg_reference):
+        if not self._channel.send_encoded(self._encode_posting, posting, job.leg_reference):
             self._forget_posting_number(job)
             self._finish_not_sent(job, "no connection to write the posting on")
 

@@ -8,6 +8,7 @@ values, in order and out of order, across second, day and DST boundaries.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 import time
 from collections.abc import Iterator
@@ -112,9 +113,7 @@ def test_local_clock_converts_non_utc_values_as_before() -> None:
 def test_posting_stamp_gives_the_date_and_second_of_each_now() -> None:
     """PostingQueue._stamp returns DA/TI of now() (cached per second): equal to the date and
     the time without microseconds, also when now() jumps back, changes day or zone."""
-    from twisted.internet.task import Clock
-
-    from adapters.fias_postings import PostingQueue
+    from test_fias_link import Rig
 
     plus1 = dt.timezone(dt.timedelta(hours=1))
     values = _stamps(dt.datetime(2026, 11, 21, 23, 59, 58), 2000, 4_000_000, seed=7)
@@ -122,13 +121,7 @@ def test_posting_stamp_gives_the_date_and_second_of_each_now() -> None:
         v.replace(fold=1) for v in values[:50]
     ]
     it = iter(values)
-    queue = PostingQueue(
-        object(),  # type: ignore[arg-type]  # _stamp needs no channel
-        clock=Clock(),
-        now=lambda: next(it),
-        next_posting_number=lambda: 1,
-        workstation="WS",
-    )
+    queue = Rig(now=lambda: next(it)).link._postings
     for value in values:
         date, tm = queue._stamp()
         assert (date, tm) == (value.date(), _fias_time(value))
@@ -235,3 +228,81 @@ def test_many_exchanges_answered_keep_the_timeout_table_small() -> None:
     assert len(rig.link._postings._deadlines) < 100
     rig.clock.advance(60)
     assert result_of(keep) is None
+
+
+_POSTING_ATTRS = (
+    "posting_number", "room", "reservation_number", "guest_name", "sales_outlet",
+    "payment_method", "total_amount", "date", "time", "workstation", "user_id", "clear_text",
+)  # fmt: skip
+#: Per attribute: a usual value first, then values the codec refuses or the fast path declines.
+_POSTING_VALUES: dict[str, list[object]] = {
+    "posting_number": [1738, 99999999, 0, 100000000, -1, None, "5", True, 1.0],
+    "room": ["2781", "", "A" * 11, "Zi|mmer", "Zimmer\x02", "Zä", "中", None, 5],
+    "reservation_number": [12345, 0, -5, 10**9, None, True],
+    "guest_name": ["Guest, Mr.", "Ünal", "x" * 60, "a\x7fb", "中", None, ""],
+    "sales_outlet": [20, None, 0, 99999, 100000, -1],
+    "payment_method": ["ROOM", "OJ", None, "", "x" * 30],
+    "total_amount": [5000, -5000, 0, 10**12, None, 5.0],
+    "date": [
+        dt.date(2026, 11, 21),
+        dt.date(1949, 1, 1),
+        dt.date(2100, 1, 1),
+        None,
+        dt.datetime(2026, 1, 1),
+    ],  # fmt: skip
+    "time": [dt.time(10, 4, 5), dt.time(0, 0), None, dt.time(1, 2, 3, 4)],
+    "workstation": ["FOLIOGATE", "x" * 17, None, "W S"],
+    "user_id": ["ELI", None, "é", ""],
+    "clear_text": ["INV 1", None, "x" * 50, "a|b", "tab\tx"],
+}
+
+
+def _result(call):  # type: ignore[no-untyped-def]
+    try:
+        return ("frame", call())
+    except Exception as exc:  # the same exception type and text
+        return (type(exc).__name__, str(exc))
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "utf-8", "latin-1", "shift_jis", "no-such"])
+def test_message_encoder_gives_the_frame_or_error_encode_gives(encoding: str) -> None:
+    """message_encoder(PostingRequest, attrs) called with values returns what encode() of the
+    PostingRequest with those values returns, or raises the same error, for usual values and
+    for every kind of value the codec refuses (length, format, framing characters, code
+    page), and for code pages FIAS cannot use."""
+    from protocols.fias import message_encoder
+
+    encoder = message_encoder(PostingRequest, _POSTING_ATTRS, encoding)
+    rng = random.Random(encoding)
+    frames = errors = 0
+    for _ in range(2000):
+        values = {
+            attr: rng.choice(choices) if rng.random() < 0.2 else choices[0]
+            for attr, choices in _POSTING_VALUES.items()
+        }
+        message = functools.partial(PostingRequest, **values)
+        expected = _result(lambda: encode(message(), encoding))  # noqa: B023
+        got = _result(functools.partial(encoder, *(values[attr] for attr in _POSTING_ATTRS)))
+        assert got == expected, values
+        frames, errors = frames + (got[0] == "frame"), errors + (got[0] != "frame")
+    if encoding in ("cp1252", "utf-8", "latin-1"):
+        assert frames > 200 and errors > 200
+
+
+def test_message_encoder_refuses_unknown_or_sent_default_attributes() -> None:
+    """Only attributes of the class, each once; the ones left out must default to nothing."""
+    from protocols.fias import LinkRecord, Record, message_encoder
+
+    with pytest.raises(ValueError, match="not distinct attributes"):
+        message_encoder(PostingRequest, ("posting_number", "no_such"))
+    with pytest.raises(ValueError, match="not distinct attributes"):
+        message_encoder(PostingRequest, ("posting_number", "posting_number"))
+    with pytest.raises(TypeError):
+        message_encoder(Record, ("fields",))  # type: ignore[arg-type]
+    # LinkRecord's attributes have no silent defaults: all must be given.
+    encoder = message_encoder(LinkRecord, ("record_id", "field_ids"))
+    assert encoder("PR", ("P#", "WS")) == encode(LinkRecord(record_id="PR", field_ids=("P#", "WS")))
+    # A mandatory field left out: every call builds the message, which fails as it would.
+    missing = message_encoder(PostingRequest, ("posting_number", "workstation"))
+    with pytest.raises(TypeError, match="payment_method"):
+        missing(1, "WS")
