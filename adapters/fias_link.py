@@ -493,6 +493,11 @@ class FiasLink(Service):
             self._frame_hook("in", payload, None)
             log.warn("undecodable FIAS record ignored: {error}", error=str(error))
             return
+        kind = message.__class__
+        if kind is PostingList or kind is PostingAnswer:  # the usual record: straight through
+            self._frame_hook("in", payload, self._postings.reference_for(message.posting_number))
+            self._postings.answer_received(message)
+            return
         reference = None
         if isinstance(message, PostingList | PostingAnswer):
             reference = self._postings.reference_for(message.posting_number)
@@ -730,8 +735,12 @@ class FiasLink(Service):
             _call_hook(self._on_guest_event, kind, number, room)
 
     def _frame_hook(self, direction: str, payload: bytes, reference: str | None) -> None:
-        if self._on_frame is not None:
-            _call_hook(self._on_frame, direction, payload, reference)
+        hook = self._on_frame
+        if hook is not None:
+            try:  # _call_hook, inline: this runs for every frame
+                hook(direction, payload, reference)
+            except Exception:
+                log.failure("hook {hook!r} raised", hook=hook)
 
     def _cancel_timers(self) -> None:
         for call in (self._link_start_call, self._answer_call, self._alive_call):

@@ -8,6 +8,7 @@ what ``foliogate run`` and ``foliogate demo`` start. Everything that varies (rea
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import random
 from collections.abc import Callable, Mapping
@@ -66,7 +67,7 @@ class Gateway:
         #: profile value ("fias", "opera-htng", ...) -> legs in flight per property.
         self.max_in_flight = dict(max_in_flight or {})
         self.reactor = reactor
-        self._now = now or (lambda: dt.datetime.now(dt.UTC))
+        self._now = now or functools.partial(dt.datetime.now, dt.UTC)  # no Python frame
         self._environ = os.environ if environ is None else environ
         self._jitter = jitter
         self._backoff = backoff  # the dispatchers' retry policy (None: Backoff() defaults)

@@ -1164,7 +1164,8 @@ class Journal:
         )
         # Frames ride along with the next commit (the dispatcher makes one every step while
         # it posts); only on a quiet link does the timer commit them on their own.
-        self._schedule_flush(WIRE_FLUSH_DELAY)
+        if self._flush_call is None or WIRE_FLUSH_DELAY < self._flush_delay:
+            self._schedule_flush(WIRE_FLUSH_DELAY)
 
     def _schedule_flush(self, delay: float = 0.0) -> None:
         """Flush in ``delay`` seconds, or sooner if a flush is already due sooner."""

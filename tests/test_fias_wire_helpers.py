@@ -306,3 +306,56 @@ def test_message_encoder_refuses_unknown_or_sent_default_attributes() -> None:
     missing = message_encoder(PostingRequest, ("posting_number", "workstation"))
     with pytest.raises(TypeError, match="payment_method"):
         missing(1, "WS")
+
+
+def _frames_of(framer_output: list) -> list:  # type: ignore[type-arg]
+    return [(type(item).__name__, getattr(item, "reason", None), bytes(getattr(item, "raw", item)))
+            for item in framer_output]  # fmt: skip
+
+
+def test_framer_whole_frames_chunk_gives_what_byte_by_byte_feeding_gives() -> None:
+    """Framer.feed splits a chunk of whole frames at C speed: for random streams of frames,
+    empty and oversize frames, stray STX/ETX and noise, cut at random places (often exactly
+    between frames), the payloads and errors equal those of feeding one byte at a time."""
+    from protocols.fias import Framer
+
+    rng = random.Random(11)
+    pieces = [b"\x02PA|P#%d|ASOK|\x03", b"\x02PL|P#%d|RN1|G#2|GNx|\x03", b"\x02\x03", b"\x03",
+              b"\x02", b"noise%d", b"\x02" + b"x" * 40 + b"\x03", b"\x02LS|\x03\x17"]  # fmt: skip
+    for _ in range(400):
+        stream = b"".join(
+            (piece % rng.randrange(99) if b"%d" in piece else piece)
+            for piece in rng.choices(
+                pieces, weights=[8, 8, 1, 1, 1, 1, 1, 1], k=rng.randrange(1, 12)
+            )
+        )
+        one_by_one = Framer(max_length=30)
+        expected = [item for i in range(len(stream)) for item in one_by_one.feed(stream[i : i + 1])]
+        chunked = Framer(max_length=30)
+        got, start = [], 0
+        while start < len(stream):
+            end = min(len(stream), start + rng.choice([1, 5, 17, 40, 200]))
+            if rng.random() < 0.5:  # cut right after an ETX when there is one
+                etx = stream.find(b"\x03", start, end)
+                end = etx + 1 if etx != -1 else end
+            got += chunked.feed(stream[start:end])
+            start = end
+        assert _frames_of(got) == _frames_of(expected), stream
+        assert _frames_of(chunked.flush()) == _frames_of(one_by_one.flush())
+
+
+def test_posting_list_guests_decode_as_their_class_builds_them() -> None:
+    """The PL fast path builds its guests without PostingListGuest.__init__: they must equal
+    (and compare, hash-free, repr and vars alike) those the reference decoder builds."""
+    from protocols.fias import decode
+    from protocols.fias.codec import decode_reference
+
+    for payload in (
+        b"PL|P#1001|WSFOLIOGATE|RN2781|G#12345|GNGuest, Mr.|",
+        b"PL|P#1001|RN2781|G#12345|GNGuest, Mr.|BA-700|",
+        b"PL|P#7|BA100|RN1|G#1|GNa|GA261121|GD261122|RN1|G#2|GNb|BA5|",
+    ):
+        fast, reference = decode(payload), decode_reference(payload)
+        assert fast == reference and repr(fast) == repr(reference)
+        for mine, theirs in zip(fast.guests, reference.guests, strict=True):  # type: ignore[union-attr]
+            assert list(vars(mine).items()) == list(vars(theirs).items())

@@ -220,11 +220,23 @@ def _compile_guest_list(plan: Plan, special: _Guests, field_ids: tuple[str, ...]
     for list_attr, expression in list_level.items():
         lines.append(f"    d[{list_attr!r}] = {expression}")
     if blocks:
-        guests = ", ".join(
-            "GUEST(" + ", ".join(f"{a}={e}" for a, e in block.items()) + ")" for block in blocks
-        )
+        # Each guest as the class's __init__ would make it: its defaults, then the values.
+        for n, block in enumerate(blocks):
+            lines.append(f"    guest{n} = GUEST_DEFAULTS.copy()")
+            lines += [f"    guest{n}[{a!r}] = {e}" for a, e in block.items()]
+            lines += [f"    g{n} = NEW(GUEST)", f"    SET(g{n}, '__dict__', guest{n})"]
+        guests = ", ".join(f"g{n}" for n in range(len(blocks)))
         lines.append(f"    d['guests'] = ({guests},)")
-    return _shape(plan, patterns, lines, {"GUEST": PostingListGuest})
+    names = {"GUEST": PostingListGuest, "GUEST_DEFAULTS": _GUEST_DEFAULTS}
+    return _shape(plan, patterns, lines, names)
+
+
+#: PostingListGuest's attributes and their defaults, in field order (its __init__ sets them
+#: in that order; a field without a default is always set by the block).
+_GUEST_DEFAULTS: dict[str, Any] = {
+    f.name: None if f.default is dataclasses.MISSING else f.default
+    for f in dataclasses.fields(PostingListGuest)
+}
 
 
 def _date_cache() -> dict[str, dt.date]:
@@ -275,34 +287,38 @@ def learn_shape(text: str) -> Shape | None:
 _BAD_CHARACTER = re.compile(r"[\x00-\x1f\x7f]").search
 
 
-#: The date and the time :func:`_format_date` / :func:`_format_time` formatted last, with their
-#: text: a writer stamps every record of one second with the same objects (one tuple each, so
-#: a value and its text are always swapped together).
-_last_date: tuple[Any, str] = (None, "")
-_last_time: tuple[Any, str] = (None, "")
+#: The two dates and the two times :func:`_format_date` / :func:`_format_time` formatted last,
+#: with their texts, newest first: a writer stamps every record of one second with the same
+#: objects (each cache is one tuple, so values and texts are always swapped together).
+_last_dates: tuple[Any, str, Any, str] = (None, "", None, "")
+_last_times: tuple[Any, str, Any, str] = (None, "", None, "")
 
 
 def _format_date(value: Any) -> str:
-    global _last_date
-    last = _last_date
+    global _last_dates
+    last = _last_dates
     if value is last[0]:
         return last[1]
+    if value is last[2]:
+        return last[3]
     if value.__class__ is not dt.date or not FIRST_YEAR <= value.year <= LAST_YEAR:
         raise Slow
     text = f"{value.year % 100:02d}{value.month:02d}{value.day:02d}"
-    _last_date = (value, text)
+    _last_dates = (value, text, last[0], last[1])
     return text
 
 
 def _format_time(value: Any) -> str:
-    global _last_time
-    last = _last_time
+    global _last_times
+    last = _last_times
     if value is last[0]:
         return last[1]
+    if value is last[2]:
+        return last[3]
     if value.__class__ is not dt.time:
         raise Slow
     text = f"{value.hour:02d}{value.minute:02d}{value.second:02d}"
-    _last_time = (value, text)
+    _last_times = (value, text, last[0], last[1])
     return text
 
 
