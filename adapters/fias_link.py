@@ -76,6 +76,7 @@ from protocols.fias import (
     PostingListGuest,
     decode,
     encode,
+    message_encoder,
 )
 
 __all__ = [
@@ -87,6 +88,7 @@ __all__ = [
     "LinkPosting",
     "LinkState",
     "LinkStatus",
+    "LocalClock",
     "PostingOutcome",
     "PostingResult",
 ]
@@ -416,6 +418,26 @@ class FiasLink(Service):
     def check_encodable(self, message: Any) -> None:
         encode(message, self._encoding)
 
+    def message_encoder(self, cls: type[Any], attrs: tuple[str, ...]) -> Callable[..., bytes]:
+        """:func:`protocols.fias.message_encoder` in this link's code page."""
+        return message_encoder(cls, attrs, self._encoding)
+
+    def send_encoded(
+        self,
+        encoder: Callable[..., bytes],
+        values: tuple[Any, ...],
+        leg_reference: str | None = None,
+    ) -> bool:
+        """:meth:`send` of the message ``encoder`` (from :meth:`message_encoder`) makes of
+        ``values``: the same frame, hook and result, without building the message."""
+        protocol = self._protocol
+        if protocol is None or protocol.transport is None:
+            return False
+        frame = encoder(*values)
+        self._frame_hook("out", frame[1:-1], leg_reference)
+        protocol.transport.write(frame)
+        return True
+
     # -- ClientService plumbing ------------------------------------------------------------
 
     def _prepare(self, protocol: Any) -> Deferred[None]:
@@ -470,6 +492,11 @@ class FiasLink(Service):
         except FiasDecodeError as error:
             self._frame_hook("in", payload, None)
             log.warn("undecodable FIAS record ignored: {error}", error=str(error))
+            return
+        kind = message.__class__
+        if kind is PostingList or kind is PostingAnswer:  # the usual record: straight through
+            self._frame_hook("in", payload, self._postings.reference_for(message.posting_number))
+            self._postings.answer_received(message)
             return
         reference = None
         if isinstance(message, PostingList | PostingAnswer):
@@ -708,8 +735,12 @@ class FiasLink(Service):
             _call_hook(self._on_guest_event, kind, number, room)
 
     def _frame_hook(self, direction: str, payload: bytes, reference: str | None) -> None:
-        if self._on_frame is not None:
-            _call_hook(self._on_frame, direction, payload, reference)
+        hook = self._on_frame
+        if hook is not None:
+            try:  # _call_hook, inline: this runs for every frame
+                hook(direction, payload, reference)
+            except Exception:
+                log.failure("hook {hook!r} raised", hook=hook)
 
     def _cancel_timers(self) -> None:
         for call in (self._link_start_call, self._answer_call, self._alive_call):
@@ -721,6 +752,43 @@ class FiasLink(Service):
     def _cancel(call: IDelayedCall | None) -> None:
         if call is not None and call.active():
             call.cancel()
+
+
+class LocalClock:
+    """``now()`` as the PMS's wall clock: ``utc_now().astimezone().replace(tzinfo=None)``
+    (local time, naive), the same value, without asking the C library for the local offset
+    more than once a second while ``utc_now()`` answers in UTC.
+
+    The local offset of a UTC instant depends only on its whole second (``astimezone`` asks
+    ``localtime()`` for that second, and zone transitions fall on whole seconds), so within
+    the second last converted the local time is that second's local time plus the same
+    microseconds. Any other value (not UTC, another second) is converted as before.
+    """
+
+    __slots__ = ("_utc_now", "_second", "_local_second")
+
+    def __init__(self, utc_now: Callable[[], dt.datetime]) -> None:
+        self._utc_now = utc_now
+        self._second: dt.datetime | None = None  # the UTC second last converted
+        self._local_second: dt.datetime | None = None  # its local time
+
+    def __call__(self) -> dt.datetime:
+        value = self._utc_now()
+        second = self._second
+        if second is not None and value.tzinfo is dt.UTC and value.__class__ is dt.datetime:
+            delta = value - second
+            if _NO_TIME <= delta < _ONE_SECOND:
+                assert self._local_second is not None
+                return self._local_second + delta
+        local = value.astimezone().replace(tzinfo=None)
+        if value.tzinfo is dt.UTC and value.__class__ is dt.datetime:
+            delta = dt.timedelta(microseconds=value.microsecond)
+            self._second, self._local_second = value - delta, local - delta
+        return local
+
+
+_ONE_SECOND = dt.timedelta(seconds=1)
+_NO_TIME = dt.timedelta(0)
 
 
 def _fias_time(now: dt.datetime) -> dt.time:

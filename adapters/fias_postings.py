@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import heapq
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -68,6 +70,20 @@ MAX_POSTING_NUMBER = 99_999_999
 
 #: How many timed-out or cut-off postings to remember, so a late PA can still be tied to its leg.
 LATE_ANSWER_MEMORY = 1024
+
+#: The PostingRequest attributes of the inquiry PR and of the posting PR, in the order the
+#: queue passes their values to the link's encoders (every other attribute stays unset).
+_INQUIRY_FIELDS = (
+    "posting_number", "inquiry", "payment_method", "workstation", "sales_outlet", "user_id",
+    "date", "time",
+)  # fmt: skip
+_POSTING_FIELDS = (
+    "posting_number", "room", "reservation_number", "guest_name", "sales_outlet",
+    "payment_method", "total_amount", "date", "time", "workstation", "user_id", "clear_text",
+)  # fmt: skip
+#: DA/TI of the posting PR :meth:`PostingQueue.validate` encodes (any valid values do).
+_VALIDATE_DATE = dt.date(2000, 1, 1)
+_VALIDATE_TIME = dt.time(0, 0)
 
 
 class PostingResult(StrEnum):
@@ -143,6 +159,15 @@ class PostingChannel(Protocol):
     def check_encodable(self, message: Any) -> None:
         """Raise the codec's encode error if ``message`` cannot go on the wire."""
 
+    def message_encoder(self, cls: type[Any], attrs: tuple[str, ...]) -> Callable[..., bytes]:
+        """``protocols.fias.message_encoder(cls, attrs)`` in the link's code page."""
+
+    def send_encoded(
+        self, encoder: Callable[..., bytes], values: tuple[Any, ...], leg_reference: str | None
+    ) -> bool:
+        """``send(cls(**dict(zip(attrs, values))), leg_reference)`` for an ``encoder`` from
+        :meth:`message_encoder`: the same frame, without building the message."""
+
 
 class _Stage(StrEnum):
     QUEUED = "queued"
@@ -153,7 +178,7 @@ class _Stage(StrEnum):
     DONE = "done"
 
 
-@dataclass
+@dataclass(eq=False, slots=True)  # a job is itself: matched by identity, never by value
 class _Job:
     reservation_number: int
     room: str | None
@@ -165,9 +190,11 @@ class _Job:
     posting_number: int | None = None
     guest_room: str | None = None
     guest_name: str | None = None
-    timer: IDelayedCall | None = field(default=None, repr=False)
+    #: The arming (see :meth:`PostingQueue._arm`) of the answer timeout running; 0: none.
+    armed: int = field(default=0, repr=False)
     account: str | None = None  # an A/R account: inquire and post by account number, G#0
     search_text: str | None = None  # a name search: the PL's guests are the answer
+    order: int = field(default=0, repr=False)  # when it started (the order of _active)
 
     @property
     def leg_reference(self) -> str | None:
@@ -230,10 +257,28 @@ class PostingQueue:
         self._lanes: list[_Job] = []
         self._pumping = False
         self._pump_again = False
+        self._started = 0  # jobs started so far
         self._closed = False
         # P# -> leg reference of postings that ended UNKNOWN, for late PAs.
         self._late: collections.OrderedDict[int, str] = collections.OrderedDict()
         self._idle_waiters: list[Deferred[None]] = []
+        # The inquiry and posting PR, encoded from their values (no PostingRequest built).
+        self._encode_inquiry = channel.message_encoder(PostingRequest, _INQUIRY_FIELDS)
+        self._encode_posting = channel.message_encoder(PostingRequest, _POSTING_FIELDS)
+        #: P# (inquiry and posting) -> its job, for every job in :attr:`_active` that has one.
+        self._numbers: dict[int, _Job] = {}
+        #: The jobs at stage READY, in the order of :attr:`_active`.
+        self._ready: list[_Job] = []
+        # Answer timeouts: one DelayedCall for the earliest deadline instead of one per
+        # exchange (see _arm). Entries: (deadline, arming, job); stale ones are skipped.
+        self._deadlines: list[tuple[float, int, _Job]] = []
+        self._armed = 0  # jobs whose timeout runs
+        self._armings = 0  # armings so far (the last one's number)
+        self._expiry: IDelayedCall | None = None
+        self._expiry_at = 0.0
+        #: The wall-clock second :meth:`_stamp` last read (microsecond 0) and its DA/TI.
+        self._stamp_second: dt.datetime | None = None
+        self._stamp_value: tuple[dt.date, dt.time] = (dt.date.min, dt.time.min)
 
     # -- public ----------------------------------------------------------------------------
 
@@ -259,21 +304,19 @@ class PostingQueue:
 
     def validate(self, request: LinkPosting) -> None:
         """Raise at once if the posting PR for ``request`` could never be encoded."""
-        self._channel.check_encodable(
-            PostingRequest(
-                posting_number=1,
-                room=request.room or request.account or "1",
-                reservation_number=request.reservation_number,
-                guest_name="x",
-                sales_outlet=request.sales_outlet,
-                payment_method=request.payment_method,
-                total_amount=request.total_amount,
-                date=dt.date(2000, 1, 1),
-                time=dt.time(0, 0),
-                workstation=self._workstation_of(request),
-                user_id=self._user_id_of(request),
-                clear_text=request.clear_text,
-            )
+        self._encode_posting(  # _POSTING_FIELDS
+            1,
+            request.room or request.account or "1",
+            request.reservation_number,
+            "x",
+            request.sales_outlet,
+            request.payment_method,
+            request.total_amount,
+            _VALIDATE_DATE,
+            _VALIDATE_TIME,
+            self._workstation_of(request),
+            self._user_id_of(request),
+            request.clear_text,
         )
 
     def inquire_balance(
@@ -325,9 +368,9 @@ class PostingQueue:
         """The leg reference a P# belongs to (for the wire log), if known."""
         if posting_number is None:
             return None
-        for job in self._active:
-            if posting_number in (job.inquiry_number, job.posting_number):
-                return job.leg_reference
+        job = self._numbers.get(posting_number)
+        if job is not None:
+            return job.leg_reference
         return self._late.get(posting_number)
 
     # -- events from the link ---------------------------------------------------------------
@@ -335,15 +378,12 @@ class PostingQueue:
     def answer_received(self, message: PostingList | PostingAnswer) -> None:
         """A PL or PA arrived: match it to the job in flight by P#."""
         number = message.posting_number
-        job = next(
-            (
-                j
-                for j in self._active
-                if (j.stage is _Stage.INQUIRY and number == j.inquiry_number)
-                or (j.stage is _Stage.POSTING and number == j.posting_number)
-            ),
-            None,
-        )
+        job = self._numbers.get(number) if number is not None else None
+        if job is not None and not (
+            (job.stage is _Stage.INQUIRY and number == job.inquiry_number)
+            or (job.stage is _Stage.POSTING and number == job.posting_number)
+        ):
+            job = None
         if job is not None and job.stage is _Stage.INQUIRY:
             try:
                 self._inquiry_answered(job, message)
@@ -415,18 +455,19 @@ class PostingQueue:
         try:
             while True:
                 self._pump_again = False
-                if len(self._lanes) < self._posting_lanes:
-                    ready = next((j for j in self._active if j.stage is _Stage.READY), None)
-                    if ready is not None:
-                        self._lanes.append(ready)
-                        try:
-                            self._begin_posting(ready)
-                        except Exception:
-                            self._fail(ready, Failure())
-                        continue
+                if self._ready and len(self._lanes) < self._posting_lanes:
+                    # The first ready job in the order of _active: _ready keeps that order.
+                    ready = self._ready.pop(0)
+                    self._lanes.append(ready)
+                    try:
+                        self._begin_posting(ready)
+                    except Exception:
+                        self._fail(ready, Failure())
+                    continue
                 if self._queue and len(self._active) < self._pipeline:
                     job = self._queue.popleft()
                     self._active.append(job)
+                    job.order = self._started = self._started + 1
                     try:
                         self._start(job)
                     except Exception:
@@ -455,25 +496,26 @@ class PostingQueue:
         if job.search_text is None:
             job.room = room  # the room we inquire: the outcome names it even if the PMS answers NG
         request = job.request
-        job.inquiry_number = self._take_posting_number()
-        now = self._now()
-        inquiry = PostingRequest(
-            posting_number=job.inquiry_number,
-            inquiry=room,
-            payment_method=job.payment_method,
-            workstation=self._workstation_of(request),
-            sales_outlet=request.sales_outlet if request is not None else None,
-            user_id=self._user_id_of(request),
-            date=now.date(),
-            time=_fias_time(now),
+        job.inquiry_number = number = self._take_posting_number()
+        self._numbers[number] = job
+        date, time = self._stamp()
+        inquiry = (  # _INQUIRY_FIELDS
+            number,
+            room,
+            job.payment_method,
+            self._workstation_of(request),
+            request.sales_outlet if request is not None else None,
+            self._user_id_of(request),
+            date,
+            time,
         )
         job.stage = _Stage.INQUIRY
-        job.timer = self._clock.callLater(self._answer_timeout, self._timed_out, job)
-        if not self._channel.send(inquiry, job.leg_reference):
+        self._arm(job)
+        if not self._channel.send_encoded(self._encode_inquiry, inquiry, job.leg_reference):
             self._finish_not_sent(job, "no connection to write the inquiry on")
 
     def _inquiry_answered(self, job: _Job, message: PostingList | PostingAnswer) -> None:
-        self._cancel_timer(job)
+        self._disarm(job)
         if job.search_text is not None:
             if isinstance(message, PostingList):
                 self._finish(job, tuple(message.guests))
@@ -551,6 +593,11 @@ class PostingQueue:
             self._finish(job, _balance_of(message, guest))
             return
         job.stage = _Stage.READY  # the posting waits for a free lane
+        ready = self._ready
+        if ready and ready[-1].order > job.order:  # a later job's PL came first
+            ready.insert(next(i for i, j in enumerate(ready) if j.order > job.order), job)
+        else:
+            ready.append(job)
         self._pump()
 
     def _begin_posting(self, job: _Job) -> None:
@@ -559,7 +606,8 @@ class PostingQueue:
         if not self._channel.can_post():
             self._finish_not_sent(job, "the link left alive (or resync/audit began) after the PL")
             return
-        job.posting_number = self._take_posting_number()
+        job.posting_number = number = self._take_posting_number()
+        self._numbers[number] = job
         job.stage = _Stage.WRITING
         if self._on_posting_written is None:
             self._write_posting(job)
@@ -567,10 +615,17 @@ class PostingQueue:
         written = maybeDeferred(
             self._on_posting_written, job.request.leg_reference, job.posting_number
         )
-        written.addCallbacks(
-            lambda _: self._write_posting(job), lambda f: self._hook_failed(job, f)
-        )
-        written.addErrback(lambda f: self._fail(job, f))
+        written.addBoth(self._posting_journaled, job)
+
+    def _posting_journaled(self, result: object, job: _Job) -> None:
+        """``on_posting_written`` is done: write the posting, or end it unsent if it failed."""
+        try:
+            if isinstance(result, Failure):
+                self._hook_failed(job, result)
+            else:
+                self._write_posting(job)
+        except Exception:
+            self._fail(job, Failure())
 
     def _hook_failed(self, job: _Job, failure: Failure) -> None:
         log.failure(
@@ -578,35 +633,35 @@ class PostingQueue:
             failure,
             leg_reference=job.leg_reference,
         )
-        job.posting_number = None  # consumed, never written, never reused
+        self._forget_posting_number(job)  # consumed, never written, never reused
         self._finish_not_sent(job, f"on_posting_written failed: {failure.getErrorMessage()}")
 
     def _write_posting(self, job: _Job) -> None:
         request = job.request
         assert request is not None and job.posting_number is not None
         if not self._channel.can_post():
-            job.posting_number = None
+            self._forget_posting_number(job)
             self._finish_not_sent(job, "the link left alive (or resync/audit began) before sending")
             return
-        now = self._now()
-        posting = PostingRequest(
-            posting_number=job.posting_number,
-            room=job.guest_room,
-            reservation_number=job.reservation_number,
-            guest_name=job.guest_name,
-            sales_outlet=request.sales_outlet,
-            payment_method=request.payment_method,
-            total_amount=request.total_amount,
-            date=now.date(),
-            time=_fias_time(now),
-            workstation=self._workstation_of(request),
-            user_id=self._user_id_of(request),
-            clear_text=request.clear_text,
+        date, time = self._stamp()
+        posting = (  # _POSTING_FIELDS
+            job.posting_number,
+            job.guest_room,
+            job.reservation_number,
+            job.guest_name,
+            request.sales_outlet,
+            request.payment_method,
+            request.total_amount,
+            date,
+            time,
+            self._workstation_of(request),
+            self._user_id_of(request),
+            request.clear_text,
         )
         job.stage = _Stage.POSTING
-        job.timer = self._clock.callLater(self._answer_timeout, self._timed_out, job)
-        if not self._channel.send(posting, job.leg_reference):
-            job.posting_number = None
+        self._arm(job)
+        if not self._channel.send_encoded(self._encode_posting, posting, job.leg_reference):
+            self._forget_posting_number(job)
             self._finish_not_sent(job, "no connection to write the posting on")
 
     def _posting_answered(self, job: _Job, answer: PostingAnswer) -> None:
@@ -616,7 +671,6 @@ class PostingQueue:
         self._finish(job, self._outcome(job, result, reason, answer))
 
     def _timed_out(self, job: _Job) -> None:
-        job.timer = None
         if job not in self._active:
             return
         if job.stage is _Stage.INQUIRY:
@@ -687,8 +741,14 @@ class PostingQueue:
         self._pump()
 
     def _end(self, job: _Job) -> None:
-        self._cancel_timer(job)
+        self._disarm(job)
+        if job.stage is _Stage.READY and job in self._ready:
+            self._ready.remove(job)
         job.stage = _Stage.DONE
+        numbers = self._numbers
+        for number in (job.inquiry_number, job.posting_number):
+            if number is not None and numbers.get(number) is job:
+                del numbers[number]
         if job in self._active:
             self._active.remove(job)
         if job in self._lanes:
@@ -712,10 +772,106 @@ class PostingQueue:
             raise ValueError(f"next_posting_number() returned {number}, outside 1..99999999")
         return number
 
-    def _cancel_timer(self, job: _Job) -> None:
-        if job.timer is not None and job.timer.active():
-            job.timer.cancel()
-        job.timer = None
+    def _stamp(self) -> tuple[dt.date, dt.time]:
+        """``DA`` and ``TI`` for a record written now: ``now()``'s date and its time to the
+        second, the same objects again while ``now()`` stays in the same second (the codec
+        then formats them once a second)."""
+        now = self._now()
+        second = self._stamp_second
+        if (
+            second is not None
+            and now.__class__ is dt.datetime
+            and now.tzinfo is second.tzinfo
+            and not now.fold
+            and _NO_TIME <= now - second < _ONE_SECOND
+        ):
+            return self._stamp_value
+        value = self._stamp_value = (now.date(), _fias_time(now))
+        if now.__class__ is dt.datetime and not now.fold:
+            self._stamp_second = now - dt.timedelta(microseconds=now.microsecond)
+        else:
+            self._stamp_second = None
+        return value
+
+    def _forget_posting_number(self, job: _Job) -> None:
+        """The posting's P# will not be written: no PA can be matched to it."""
+        if job.posting_number is not None and self._numbers.get(job.posting_number) is job:
+            del self._numbers[job.posting_number]
+        job.posting_number = None
+
+    # -- answer timeouts ----------------------------------------------------------------------
+    #
+    # Each exchange (inquiry PR, posting PR) has ``answer_timeout`` seconds for its answer.
+    # Instead of a DelayedCall per exchange, created and cancelled within milliseconds, one
+    # DelayedCall waits for the earliest deadline; an answered exchange only drops its entry
+    # (lazily). The timeout fires at the same time as a DelayedCall of its own would.
+
+    def _arm(self, job: _Job) -> None:
+        """Start the answer timeout of ``job``'s exchange: :meth:`_timed_out` in
+        ``answer_timeout`` seconds unless :meth:`_disarm` comes first."""
+        self._disarm(job)
+        self._armings += 1
+        job.armed = arming = self._armings
+        self._armed += 1
+        deadline = self._clock.seconds() + self._answer_timeout
+        heapq.heappush(self._deadlines, (deadline, arming, job))
+        if self._expiry is None or deadline < self._expiry_at:
+            if self._expiry is not None:
+                self._expiry.cancel()
+            self._expiry = self._clock.callLater(self._answer_timeout, self._expire)
+            self._expiry_at = deadline
+
+    def _disarm(self, job: _Job) -> None:
+        if not job.armed:
+            return
+        job.armed = 0
+        self._armed -= 1
+        if not self._armed:
+            self._deadlines.clear()
+            if self._expiry is not None:
+                self._expiry.cancel()
+                self._expiry = None
+        elif len(self._deadlines) > 64 + 2 * self._armed:
+            self._deadlines = [entry for entry in self._deadlines if entry[2].armed == entry[1]]
+            heapq.heapify(self._deadlines)
+
+    def _expire(self) -> None:
+        """The earliest deadline came: time out every exchange whose deadline has passed, in
+        the order of their deadlines, then wait for the next one."""
+        self._expiry = None
+        now = self._clock.seconds()
+        deadlines = self._deadlines
+        due: list[tuple[int, _Job]] = []
+        while deadlines:
+            deadline, arming, job = deadlines[0]
+            if job.armed == arming and deadline > now:
+                break
+            heapq.heappop(deadlines)
+            if job.armed == arming:
+                due.append((arming, job))
+        for arming, job in due:
+            if job.armed == arming:  # an earlier timeout may have ended it
+                self._disarm(job)
+                self._timed_out(job)
+        self._schedule_expiry()
+
+    def _schedule_expiry(self) -> None:
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][2].armed != deadlines[0][1]:
+            heapq.heappop(deadlines)
+        if not deadlines:
+            return
+        deadline = deadlines[0][0]
+        if self._expiry is not None:
+            if self._expiry_at <= deadline:
+                return
+            self._expiry.cancel()
+        now = self._clock.seconds()
+        delay = max(deadline - now, 0.0)
+        if now + delay > deadline:  # rounding: never later than the deadline (earlier re-checks)
+            delay = max(math.nextafter(delay, 0.0), 0.0)
+        self._expiry = self._clock.callLater(delay, self._expire)
+        self._expiry_at = deadline
 
     def _workstation_of(self, request: LinkPosting | None) -> str:
         if request is not None and request.workstation:
@@ -733,6 +889,10 @@ def _lists_account(message: PostingList | PostingAnswer, account: str) -> bool:
     return isinstance(message, PostingList) and any(
         g.reservation_number == 0 and g.room == account for g in message.guests
     )
+
+
+_ONE_SECOND = dt.timedelta(seconds=1)
+_NO_TIME = dt.timedelta(0)
 
 
 def _fias_time(now: dt.datetime) -> dt.time:

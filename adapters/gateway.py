@@ -8,6 +8,7 @@ what ``foliogate run`` and ``foliogate demo`` start. Everything that varies (rea
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import random
 from collections.abc import Callable, Mapping
@@ -21,7 +22,7 @@ from twisted.logger import Logger
 from adapters.api import make_site, with_default_backlog
 from adapters.config import GatewayConfig, Profile, PropertyConfig
 from adapters.dispatcher import Backoff, Dispatcher, FiasChannel
-from adapters.fias_link import FiasLink, GuestEventKind, LinkStatus
+from adapters.fias_link import FiasLink, GuestEventKind, LinkStatus, LocalClock
 from adapters.journal import Journal
 from adapters.metrics import GatewayMetrics
 
@@ -66,7 +67,7 @@ class Gateway:
         #: profile value ("fias", "opera-htng", ...) -> legs in flight per property.
         self.max_in_flight = dict(max_in_flight or {})
         self.reactor = reactor
-        self._now = now or (lambda: dt.datetime.now(dt.UTC))
+        self._now = now or functools.partial(dt.datetime.now, dt.UTC)  # no Python frame
         self._environ = os.environ if environ is None else environ
         self._jitter = jitter
         self._backoff = backoff  # the dispatchers' retry policy (None: Backoff() defaults)
@@ -201,7 +202,7 @@ class Gateway:
             workstation=prop.workstation,
             next_posting_number=lambda: journal.next_posting_number(prop.name),
             clock=self.reactor,
-            now=lambda: self._now().astimezone().replace(tzinfo=None),
+            now=LocalClock(self._now),  # the PMS's wall clock
             room_payment_method=prop.fias.room_payment_method,
             alive_interval=prop.alive_interval_seconds,
             posting_timeout=prop.answer_timeout_seconds,

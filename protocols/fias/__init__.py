@@ -9,7 +9,14 @@ The public API (see docs/fias-codec-contract.md) is re-exported here::
     transport.write(encode(PostingRequest(posting_number=1738, workstation="456", ...)))
 """
 
-from .codec import check_encoding, decode, decode_record, encode, encode_record
+from .codec import (
+    check_encoding,
+    decode,
+    decode_record,
+    encode,
+    encode_record,
+    message_encoder,
+)
 from .errors import FiasDecodeError, FiasEncodeError
 from .framing import ETX, STX, Framer, FramingError, frame, lrc
 from .pretty import pretty
@@ -102,5 +109,6 @@ __all__ = [
     "encode_record",
     "frame",
     "lrc",
+    "message_encoder",
     "pretty",
 ]

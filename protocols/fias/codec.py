@@ -13,10 +13,11 @@ encoding refuses one.
 from __future__ import annotations
 
 import codecs
+from collections.abc import Callable
 from typing import Any
 
 from .errors import FiasDecodeError, FiasEncodeError
-from .fastpath import ENCODERS, RECENT, Slow, learn_shape
+from .fastpath import ENCODERS, RECENT, Slow, compile_fields_encoder, learn_shape
 from .formats import FRAMING_CHARACTERS, value_check, value_problem
 from .records import PLANS, Message, Record, _Message, field_offset, message_from_fields
 from .spec import FIELDS, MAX_RECORD_LENGTH, RECORD_TYPES, Direction
@@ -278,6 +279,42 @@ def encode(
         except (Slow, UnicodeEncodeError):
             pass
     return encode_reference(message, encoding, max_length=max_length)
+
+
+def message_encoder(
+    cls: type[Message],
+    attrs: tuple[str, ...],
+    encoding: str = "cp1252",
+    *,
+    max_length: int = MAX_RECORD_LENGTH,
+) -> Callable[..., bytes]:
+    """An encoder for messages of ``cls`` that set only ``attrs``: called with their values
+    (positional, in the order of ``attrs``), it returns
+    ``encode(cls(**dict(zip(attrs, values))), encoding, max_length=max_length)``, the same
+    frame and the same errors, without building the message when the fast path takes it.
+
+    For a writer that sends one kind of record over and over (the gateway's inquiry and
+    posting ``PR``). The other attributes keep their defaults; ``ValueError`` for an attribute
+    ``cls`` does not have, or for leaving out one whose default would be sent."""
+    plan = PLANS.get(getattr(cls, "RECORD_TYPE", ""))
+    if plan is None or plan.cls is not cls:
+        raise TypeError(f"{cls!r} is not a typed FIAS message class")
+    key = (plan.spec.record_type, tuple(attrs), encoding, max_length)
+    encoder = _message_encoders.get(key)
+    if encoder is None:
+
+        def fallback(message: Message) -> bytes:
+            return encode(message, encoding, max_length=max_length)
+
+        encoder = compile_fields_encoder(
+            plan, key[1], encoding, max_length, _checked_encodings, fallback
+        )
+        if len(_message_encoders) < 64:
+            _message_encoders[key] = encoder
+    return encoder
+
+
+_message_encoders: dict[tuple[str, tuple[str, ...], str, int], Callable[..., bytes]] = {}
 
 
 def encode_reference(

@@ -17,6 +17,7 @@ the wire.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Callable
@@ -219,11 +220,23 @@ def _compile_guest_list(plan: Plan, special: _Guests, field_ids: tuple[str, ...]
     for list_attr, expression in list_level.items():
         lines.append(f"    d[{list_attr!r}] = {expression}")
     if blocks:
-        guests = ", ".join(
-            "GUEST(" + ", ".join(f"{a}={e}" for a, e in block.items()) + ")" for block in blocks
-        )
+        # Each guest as the class's __init__ would make it: its defaults, then the values.
+        for n, block in enumerate(blocks):
+            lines.append(f"    guest{n} = GUEST_DEFAULTS.copy()")
+            lines += [f"    guest{n}[{a!r}] = {e}" for a, e in block.items()]
+            lines += [f"    g{n} = NEW(GUEST)", f"    SET(g{n}, '__dict__', guest{n})"]
+        guests = ", ".join(f"g{n}" for n in range(len(blocks)))
         lines.append(f"    d['guests'] = ({guests},)")
-    return _shape(plan, patterns, lines, {"GUEST": PostingListGuest})
+    names = {"GUEST": PostingListGuest, "GUEST_DEFAULTS": _GUEST_DEFAULTS}
+    return _shape(plan, patterns, lines, names)
+
+
+#: PostingListGuest's attributes and their defaults, in field order (its __init__ sets them
+#: in that order; a field without a default is always set by the block).
+_GUEST_DEFAULTS: dict[str, Any] = {
+    f.name: None if f.default is dataclasses.MISSING else f.default
+    for f in dataclasses.fields(PostingListGuest)
+}
 
 
 def _date_cache() -> dict[str, dt.date]:
@@ -274,16 +287,39 @@ def learn_shape(text: str) -> Shape | None:
 _BAD_CHARACTER = re.compile(r"[\x00-\x1f\x7f]").search
 
 
+#: The two dates and the two times :func:`_format_date` / :func:`_format_time` formatted last,
+#: with their texts, newest first: a writer stamps every record of one second with the same
+#: objects (each cache is one tuple, so values and texts are always swapped together).
+_last_dates: tuple[Any, str, Any, str] = (None, "", None, "")
+_last_times: tuple[Any, str, Any, str] = (None, "", None, "")
+
+
 def _format_date(value: Any) -> str:
+    global _last_dates
+    last = _last_dates
+    if value is last[0]:
+        return last[1]
+    if value is last[2]:
+        return last[3]
     if value.__class__ is not dt.date or not FIRST_YEAR <= value.year <= LAST_YEAR:
         raise Slow
-    return f"{value.year % 100:02d}{value.month:02d}{value.day:02d}"
+    text = f"{value.year % 100:02d}{value.month:02d}{value.day:02d}"
+    _last_dates = (value, text, last[0], last[1])
+    return text
 
 
 def _format_time(value: Any) -> str:
+    global _last_times
+    last = _last_times
+    if value is last[0]:
+        return last[1]
+    if value is last[2]:
+        return last[3]
     if value.__class__ is not dt.time:
         raise Slow
-    return f"{value.hour:02d}{value.minute:02d}{value.second:02d}"
+    text = f"{value.hour:02d}{value.minute:02d}{value.second:02d}"
+    _last_times = (value, text, last[0], last[1])
+    return text
 
 
 def _integer_guard(name: str, limit: int | None) -> str:
@@ -303,9 +339,10 @@ def _text_guard(name: str, spec: FieldSpec, kind: Kind) -> str:
     return guard
 
 
-def _scalar_lines(item: Scalar) -> list[str]:
+def _scalar_lines(item: Scalar, value: str) -> list[str]:
+    """Lines that append ``item``'s field for the attribute value ``value`` (an expression)."""
     fid, kind, spec = item.field_id, item.kind, FIELDS[item.field_id]
-    lines = [f"    v = d[{item.attr!r}]"]
+    lines = [f"    v = {value}"]
     if kind is Kind.INT or kind is Kind.AMOUNT:
         lines += [
             "    if v is not None:",
@@ -335,7 +372,7 @@ def _scalar_lines(item: Scalar) -> list[str]:
     return lines
 
 
-def _group_lines(item: Group) -> list[str]:
+def _group_lines(item: Group, value: str) -> list[str]:
     ids = item.field_ids
     spec = FIELDS[ids[0]]
     if item.kind is Kind.AMOUNT or item.kind is Kind.INT:
@@ -343,7 +380,7 @@ def _group_lines(item: Group) -> list[str]:
     else:
         guard, text = _text_guard("x", spec, item.kind), "x"
     return [
-        f"    v = d[{item.attr!r}]",
+        f"    v = {value}",
         "    if v:",
         f"        if v.__class__ is not tuple or len(v) > {len(ids)}: raise SLOW",
         "        for i, x in enumerate(v):",
@@ -353,25 +390,31 @@ def _group_lines(item: Group) -> list[str]:
     ]
 
 
-def compile_encoder(plan: Plan) -> Callable[[Any, str, int], bytes]:
-    """The fast encoder of ``plan``'s class: ``encode(message, encoding, max_length)``."""
-    lines = ["def encode(msg, encoding, max_length):", "    d = msg.__dict__"]
-    lines.append("    if d['extra_fields']: raise SLOW")
+def _body_lines(plan: Plan, value: Callable[[str], str | None]) -> list[str]:
+    """The fast encoder's checks and appends; ``value(attr)`` is the expression of an
+    attribute's value, or None for one left at its default (which puts nothing on the wire)."""
+    lines: list[str] = []
+    if value("extra_fields") is not None:
+        lines.append(f"    if {value('extra_fields')}: raise SLOW")
     for fid in plan.spec.mandatory:
         attr = next(i.attr for i in plan.order if isinstance(i, Scalar) and i.field_id == fid)
-        lines.append(f"    if d[{attr!r}] is None: raise SLOW")
+        expression = value(attr)
+        lines.append(f"    if {'None' if expression is None else expression} is None: raise SLOW")
     lines += [f"    out = [{plan.spec.record_type!r}]", "    app = out.append"]
     for item in plan.order:
+        expression = value(item.attr)
+        if expression is None:
+            continue
         if isinstance(item, Collection):
             # Minibar articles and PL guests take the reference path.
-            lines.append(f"    if d[{item.attr!r}]: raise SLOW")
+            lines.append(f"    if {expression}: raise SLOW")
         elif item.attr == "old_share_flag":
             # So does a GC room move (its second GS needs RO before it).
-            lines.append(f"    if d[{item.attr!r}] is not None: raise SLOW")
+            lines.append(f"    if {expression} is not None: raise SLOW")
         elif isinstance(item, Scalar):
-            lines += _scalar_lines(item)
+            lines += _scalar_lines(item, expression)
         else:
-            lines += _group_lines(item)
+            lines += _group_lines(item, expression)
     lines += [
         "    out.append('')",
         "    s = '|'.join(out)",
@@ -382,14 +425,66 @@ def compile_encoder(plan: Plan) -> Callable[[Any, str, int], bytes]:
         "    if len(b) > max_length: raise SLOW",
         "    return b'\\x02' + b + b'\\x03'",
     ]
-    namespace: dict[str, Any] = {
-        "SLOW": Slow,
-        "BAD": _BAD_CHARACTER,
-        "DATE": _format_date,
-        "TIME": _format_time,
-    }
-    encoder = _compile("\n".join(lines) + "\n", "encode", namespace)
+    return lines
+
+
+_ENCODER_NAMES: dict[str, Any] = {
+    "SLOW": Slow,
+    "BAD": _BAD_CHARACTER,
+    "DATE": _format_date,
+    "TIME": _format_time,
+}
+
+
+def compile_encoder(plan: Plan) -> Callable[[Any, str, int], bytes]:
+    """The fast encoder of ``plan``'s class: ``encode(message, encoding, max_length)``."""
+    lines = ["def encode(msg, encoding, max_length):", "    d = msg.__dict__"]
+    lines += _body_lines(plan, lambda attr: f"d[{attr!r}]")
+    encoder = _compile("\n".join(lines) + "\n", "encode", dict(_ENCODER_NAMES))
     return cast(Callable[[Any, str, int], bytes], encoder)
+
+
+#: Attribute defaults that put nothing on the wire (and never make the fast path decline).
+_SILENT_DEFAULTS: tuple[Any, ...] = (None, (), False)
+
+
+def compile_fields_encoder(
+    plan: Plan,
+    attrs: tuple[str, ...],
+    encoding: str,
+    max_length: int,
+    checked: set[str],
+    fallback: Callable[[Any], bytes],
+) -> Callable[..., bytes]:
+    """A function of the values of ``attrs`` (positional, in that order) returning what the
+    fast encoder returns for ``plan.cls(**dict(zip(attrs, values)))``, ``encoding`` and
+    ``max_length``, without building the message; when ``encoding`` is not in ``checked`` or
+    the fast path declines, it builds the message and returns ``fallback(message)``. The
+    other attributes must have defaults that put nothing on the wire (None, (), False)."""
+    known = {f.name for f in dataclasses.fields(plan.cls)}
+    if len(set(attrs)) != len(attrs) or not set(attrs) <= known:
+        raise ValueError(f"{attrs!r} are not distinct attributes of {plan.cls.__name__}")
+    for attr in known - set(attrs):
+        if not any(plan.defaults[attr] is silent for silent in _SILENT_DEFAULTS):
+            raise ValueError(f"{plan.cls.__name__}.{attr} has a default that is sent")
+    params = [f"a_{attr}" for attr in attrs]
+    mapping = dict(zip(attrs, params, strict=True))
+    body = _body_lines(plan, mapping.get)
+    keywords = ", ".join(f"{attr}={param}" for attr, param in mapping.items())
+    lines = [f"def encode_fields({', '.join(params)}):", "    if encoding in CHECKED:"]
+    lines += ["        try:"]
+    lines += ["        " + line for line in body]
+    lines += [
+        "        except (SLOW, UnicodeEncodeError):",
+        "            pass",
+        f"    return FALLBACK(CLS({keywords}))",
+    ]
+    namespace = dict(_ENCODER_NAMES)
+    namespace.update(
+        CHECKED=checked, FALLBACK=fallback, CLS=plan.cls, encoding=encoding, max_length=max_length
+    )
+    source = "\n".join(lines) + "\n"
+    return cast(Callable[..., bytes], _compile(source, "encode_fields", namespace))
 
 
 #: The fast encoder of each typed class.

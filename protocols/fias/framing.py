@@ -63,6 +63,24 @@ class Framer:
         return len(self._frame)
 
     def feed(self, data: bytes) -> list[bytes | FramingError]:
+        if (
+            self._state is _State.BETWEEN
+            and data.__class__ is bytes
+            and data[:1] == STX
+            and data[-1:] == ETX
+        ):
+            # The usual chunk: whole frames back to back. Split at C speed; anything else
+            # (an empty or oversize frame, a stray STX/ETX, noise) takes the loop below.
+            payloads = data[1:-1].split(b"\x03\x02")
+            count = len(payloads)
+            if (
+                data.count(STX) == count
+                and data.count(ETX) == count
+                and min(map(len, payloads)) > 0
+                and max(map(len, payloads)) <= self.max_length
+            ):
+                self._noise.clear()
+                return payloads  # type: ignore[return-value]  # list is invariant
         out: list[bytes | FramingError] = []
         pos = 0
         end = len(data)
