@@ -1311,9 +1311,9 @@ class Journal:
         for ``columns``, its note and its time: ``changes`` is (leg id, values, note, at).
         Three statements for the whole batch (one read of the legs' states, one UPDATE and one
         history INSERT, each over every change) instead of three per leg: the dispatcher's
-        ``sent`` and ``posted`` marks of one commit. Returns, per change, None or the refusal
-        (:class:`UnknownLeg`, :class:`IllegalTransition`) of a change that was not made; a
-        leg named twice sees the state its first change left."""
+        ``sent`` and ``posted`` marks of one commit, a night audit's holds. Returns, per
+        change, None or the refusal (:class:`UnknownLeg`, :class:`IllegalTransition`) of a
+        change that was not made; a leg named twice sees the state its first change left."""
         ids = [int(leg_id) for leg_id, *_ in changes]
         known: dict[int, tuple[str, str]] = {}
         unique = list(dict.fromkeys(ids))
@@ -2171,9 +2171,14 @@ class Journal:
             return 0
 
         def work(conn: sqlite3.Connection) -> int:
-            for leg_id in ids:
-                self._transition_in(conn, leg_id, LegState.WAITING, action="wait", note=reason,
-                                    sets={"reason": reason, "not_before": None})  # fmt: skip
+            now = _ts(self._now())
+            refusals = self._transitions_in(
+                conn, LegState.WAITING, ("reason", "not_before"), action="wait",
+                changes=[(leg_id, (reason, None), reason, now) for leg_id in ids],
+            )  # fmt: skip
+            for refusal in refusals:
+                if refusal is not None:
+                    raise refusal  # nothing of the batch is written (the transaction rolls back)
             return len(ids)
 
         count: int = self._run(work)

@@ -20,7 +20,7 @@ from adapters.domain import (
     PaymentKind,
     PlannedLeg,
 )
-from adapters.journal import Journal
+from adapters.journal import IllegalTransition, Journal
 
 T0 = dt.datetime(2026, 11, 22, 9, 0, tzinfo=dt.UTC)
 PROPERTY = "GRAND-LONDON"
@@ -107,3 +107,38 @@ def test_counts_of_some_states_match_the_full_count_and_read_only_their_legs(jou
     (sql,) = [s for s in statements if "COUNT" in s]
     plan = journal._db.execute("EXPLAIN QUERY PLAN " + sql).fetchall()
     assert [row[-1] for row in plan] == ["SEARCH legs USING COVERING INDEX legs_by_state (state=?)"]
+
+
+def test_holding_many_legs_writes_what_holding_them_one_by_one_writes(tmp_path):
+    """``mark_waiting_many`` (a night audit holding every new leg) leaves the same legs and
+    history as ``mark_waiting`` leg by leg; a leg that cannot be held (already posted) fails
+    the whole call and nothing of it is written."""
+
+    def hold(name: str, many: bool) -> tuple[list, list]:
+        journal = Journal(str(tmp_path / name), now=lambda: T0)
+        ids = [record(journal, n, str(100 + n))[0] for n in range(4)]
+        journal.mark_waiting(ids[1], "link down")
+        if many:
+            assert journal.mark_waiting_many(ids, "night audit") == 4
+        else:
+            for leg_id in ids:
+                journal.mark_waiting(leg_id, "night audit")
+        legs = [(leg.state, leg.reason, leg.not_before, leg.attempts) for leg in journal.legs()]
+        history = [
+            (h.leg_id, h.from_state, h.to_state, h.action, h.note, h.time)
+            for n in range(4)
+            for h in journal.history(event_id=f"evt_{n}")
+        ]
+        journal.close()
+        return legs, history
+
+    assert hold("many.sqlite", True) == hold("one.sqlite", False)
+
+    journal = Journal(str(tmp_path / "refused.sqlite"), now=lambda: T0)
+    ids = [record(journal, n, str(100 + n))[0] for n in range(3)]
+    journal.mark_sent(ids[2], 7)
+    journal.mark_posted(ids[2], "OK")
+    with pytest.raises(IllegalTransition):
+        journal.mark_waiting_many(ids, "night audit")
+    assert [leg.state.value for leg in journal.legs()] == ["planned", "planned", "posted"]
+    journal.close()
