@@ -463,36 +463,12 @@ class Dispatcher:
         self._in_flight.pop(leg.leg_id, None)  # its posting is over: the slot is free
         if outcome is None:
             return None
-        # Hand the slot out before this outcome is journaled: the next leg's sent mark then
-        # goes into the same commit. The reservation stays held until the leg lands.
-        self._refill()
+        # The slot is handed out by a pass in the next reactor turn, with every other slot
+        # the answers of this read freed (one read of the pending legs for all of them); the
+        # next legs' sent marks then share a commit with this outcome. The reservation stays
+        # held until the leg lands.
+        self._wake()
         return self._record(leg, outcome)
-
-    def _refill(self) -> None:
-        """Launch one leg into a slot that just freed, at once (see _outcome_arrived)."""
-        if self._running:
-            self._again = True
-            return
-        if self._stopped or (self._starved and not self._news):
-            return
-        if len(self._in_flight) >= self.max_in_flight or self.channel.hold_reason() is not None:
-            return
-        self._running = True
-        self._again = False
-        try:
-            legs = self._next_legs(1)
-            if not legs:
-                self._starved = True
-            for leg in legs:
-                self._launch(leg)
-        except Exception:
-            log.failure("dispatcher refill for {property} failed", property=self.prop.name)
-            self._schedule_timer(self._backoff.initial)
-        finally:
-            self._running = False
-        if self._again:  # something landed or woke us meanwhile: a pass looks again
-            self._again = False
-            self._wake()
 
     def _leg_failed(self, failure: Any, leg: Leg) -> None:
         log.failure(
@@ -544,7 +520,7 @@ class Dispatcher:
         # order (the legs to send are usually among the first few).
         taken = set(self._busy)
         earliest: dt.datetime | None = None
-        # The first read asks for as many legs as are wanted (a refill wants one: reading
+        # The first read asks for as many legs as are wanted (one slot freed wants one: reading
         # four cost twice as much), later reads for twice as many each time.
         pending = self.journal.iter_pending_legs(
             self.prop.name, batch=max(1, wanted), exclude=frozenset(taken)
