@@ -470,14 +470,20 @@ class Dispatcher:
         self._wake()
         return self._record(leg, outcome)
 
+    def _about(self, leg: Leg) -> dict[str, Any]:
+        """The fields every log line about a leg carries (for the JSON log and the console)."""
+        return {
+            "leg": leg.reference,
+            "leg_id": leg.leg_id,
+            "event_id": leg.event_id,
+            "property": self.prop.name,
+        }
+
     def _leg_failed(self, failure: Any, leg: Leg) -> None:
         log.failure(
             "dispatcher: leg {leg} on {property} failed",
             failure,
-            leg=leg.reference,
-            leg_id=leg.leg_id,
-            event_id=leg.event_id,
-            property=self.prop.name,
+            **self._about(leg),
         )
         self._schedule_timer(self._backoff.initial)
 
@@ -568,10 +574,7 @@ class Dispatcher:
         self.journal.mark_rejected(leg.leg_id, None, text)
         log.warn(
             "leg {leg} of {event_id} on {property} not sent: {reason}",
-            leg=leg.reference,
-            leg_id=leg.leg_id,
-            event_id=leg.event_id,
-            property=self.prop.name,
+            **self._about(leg),
             reason=text,
         )
 
@@ -622,10 +625,7 @@ class Dispatcher:
             self.journal.mark_rejected(leg.leg_id, None, f"mapping error: {exc}")
             log.warn(
                 "leg {leg} of {event_id} not sent to {property}: mapping error: {error}",
-                leg=leg.reference,
-                leg_id=leg.leg_id,
-                event_id=leg.event_id,
-                property=self.prop.name,
+                **self._about(leg),
                 error=str(exc),
             )
             return succeed(None)
@@ -647,10 +647,7 @@ class Dispatcher:
             journal.submit_posted(leg.leg_id, outcome.answer_status, outcome.clear_text)
             log.info(
                 "leg {leg} of {event_id} posted on {property} (P#{posting_number})",
-                leg=leg.reference,
-                leg_id=leg.leg_id,
-                event_id=leg.event_id,
-                property=self.prop.name,
+                **self._about(leg),
                 posting_number=outcome.posting_number,
             )
             return self._after_posted(leg, outcome)
@@ -693,10 +690,7 @@ class Dispatcher:
                 self.matcher.leg_not_found(leg.event_id, leg.leg_id, text or "AS NG")
             log.warn(
                 "leg {leg} of {event_id} rejected by {property}: {status} {text}",
-                leg=leg.reference,
-                leg_id=leg.leg_id,
-                event_id=leg.event_id,
-                property=self.prop.name,
+                **self._about(leg),
                 status=outcome.answer_status,
                 text=text,
             )
@@ -704,10 +698,7 @@ class Dispatcher:
             journal.mark_unknown(leg.leg_id, outcome.reason or "no answer from the PMS in time")
             log.warn(
                 "leg {leg} of {event_id}: outcome unknown ({reason}); to the exception queue",
-                leg=leg.reference,
-                leg_id=leg.leg_id,
-                event_id=leg.event_id,
-                property=self.prop.name,
+                **self._about(leg),
                 reason=outcome.reason,
             )
         else:  # pragma: no cover - every result is handled above
@@ -745,10 +736,7 @@ class Dispatcher:
         failure.trap(Exception)  # the posting stands; only the read-back failed
         log.warn(
             "balance inquiry after {event_id} failed: {error}",
-            event_id=leg.event_id,
-            leg=leg.reference,
-            leg_id=leg.leg_id,
-            property=self.prop.name,
+            **self._about(leg),
             error=str(failure.value),
         )
 
