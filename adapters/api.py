@@ -427,6 +427,13 @@ class _Answer(Exception):
         self.headers = dict(headers)
 
 
+def _matches(pattern: Sequence[str | None], seg: Sequence[str | None]) -> bool:
+    """Whether the path ``seg`` matches ``pattern`` (None in it: any one segment)."""
+    if len(pattern) != len(seg):
+        return False
+    return all(p is None or p == s for p, s in zip(pattern, seg, strict=True))
+
+
 def _json_content_type(value: bytes | None) -> bool:
     if not value:
         return False
@@ -466,6 +473,9 @@ def _parse_json(body: bytes) -> Any:
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise _Answer(400, _errors(("", f"malformed JSON: {exc}"))) from exc
 
+
+#: ``json.dumps(body, ensure_ascii=False)``'s encoder, built once instead of on every answer.
+_JSON = json.JSONEncoder(ensure_ascii=False)
 
 #: What ``POST /v1/events`` answers: status, JSON body, extra headers.
 Answer = tuple[int, dict[str, Any], Mapping[str, str]]
@@ -519,6 +529,14 @@ class GatewayAPI(Resource):
         # Issue 5: currencies, matching, approval around the journeys; operator decisions.
         self._intake = Intake.from_config(config, journal, plan=rules.plan)
         self._actions = OperatorActions(journal, config, self._intake)
+        self._routes = self._route_table()
+        #: The routes without a path parameter, by path: found without trying each pattern
+        #: (no pattern with a parameter matches one of these paths: see _route_table).
+        self._exact_routes = {
+            tuple(pattern): (pattern, methods)
+            for pattern, methods in self._routes
+            if None not in pattern
+        }
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -562,12 +580,12 @@ class GatewayAPI(Resource):
         request.setHeader(b"Cache-Control", b"no-store")
         for name, value in headers.items():
             request.setHeader(name.encode(), value.encode())
-        return json.dumps(body, ensure_ascii=False).encode() + b"\n"
+        return _JSON.encode(body).encode() + b"\n"
 
-    def _route(
-        self, request: server.Request | None, method: str, seg: list[str], *, probe: bool = False
-    ) -> bytes | int:
-        """Answer the request; with ``probe``, only say (1/0) whether ``method`` is routed."""
+    def _route_table(self) -> list[tuple[list[str | None], dict[str, Callable[..., bytes | int]]]]:
+        """Path patterns (None: a path parameter) and the handler of each method, in the
+        order they are tried. No pattern with a parameter may match the path of one without
+        (``_exact_routes`` finds those first)."""
         routes: list[tuple[list[str | None], dict[str, Callable[..., bytes | int]]]] = [
             (["healthz"], {"GET": self._healthz}),
             (["readyz"], {"GET": self._readyz}),
@@ -590,10 +608,20 @@ class GatewayAPI(Resource):
             (["v1", "legs", None, "wire"], {"GET": self._get_leg_wire}),
             (["v1", "legs", None, "history"], {"GET": self._get_leg_history}),
         ]
+        exact = [pattern for pattern, _ in routes if None not in pattern]
+        for pattern, _ in routes:
+            if None in pattern:
+                assert not any(_matches(pattern, other) for other in exact), pattern
+        return routes
+
+    def _route(
+        self, request: server.Request | None, method: str, seg: list[str], *, probe: bool = False
+    ) -> bytes | int:
+        """Answer the request; with ``probe``, only say (1/0) whether ``method`` is routed."""
+        found = self._exact_routes.get(tuple(seg))
+        routes = self._routes if found is None else (found,)
         for pattern, methods in routes:
-            if len(pattern) != len(seg):
-                continue
-            if not all(p is None or p == s for p, s in zip(pattern, seg, strict=True)):
+            if not _matches(pattern, seg):
                 continue
             handler = methods.get(method)
             if probe:

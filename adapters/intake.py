@@ -84,9 +84,12 @@ class IntakePlan:
     confirmation_number: str | None = None  # the number the legs carry (assigned, inherited)
 
 
+_FIAS_RESERVATION_NUMBER = re.compile(r"[0-9]{1,10}")
+
+
 def fias_reservation_number(number: str) -> bool:
     """True if ``number`` can be a FIAS ``G#`` (1 to 10 digits)."""
-    return re.fullmatch(r"[0-9]{1,10}", number) is not None
+    return _FIAS_RESERVATION_NUMBER.fullmatch(number) is not None
 
 
 def invoice_clear_text(invoices: Sequence[str]) -> str | None:
@@ -158,8 +161,11 @@ class Intake:
         assert event.booking is not None
         if number != event.booking.confirmation_number:
             event = replace(event, booking=replace(event.booking, confirmation_number=number))
-        planned = _wrap(self._plan(event, prop, original_legs))
-        planned = replace(planned, conversion=conversion, confirmation_number=number or None)
+        planned = _wrap(
+            self._plan(event, prop, original_legs),
+            conversion=conversion,
+            confirmation_number=number or None,
+        )
         return self._approval(event, prop, planned)
 
     # -- the steps ------------------------------------------------------------------------------
@@ -307,15 +313,18 @@ def _converted(event: PaymentEvent, conversion: Conversion) -> PaymentEvent:
     )
 
 
-def _wrap(plan: Any) -> IntakePlan:
+def _wrap(plan: Any, **extra: Any) -> IntakePlan:
+    """``plan`` as an :class:`IntakePlan`, with the ``extra`` fields (conversion,
+    confirmation_number) set."""
     if isinstance(plan, IntakePlan):
-        return plan
+        return replace(plan, **extra) if extra else plan
     return IntakePlan(
         outcome=str(getattr(plan, "outcome", PlanOutcome.POST.value)),
         legs=tuple(getattr(plan, "legs", ()) or ()),
         reason=str(getattr(plan, "reason", "") or ""),
         target=str(getattr(plan, "target", PostingTarget.RESERVATION.value)),
         by_hand=tuple(getattr(plan, "by_hand", ()) or ()),
+        **extra,
     )
 
 
