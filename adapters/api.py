@@ -67,6 +67,7 @@ caller: size (413, decided while the body arrives: never buffered beyond the lim
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import io
@@ -221,6 +222,8 @@ def _time(value: Any) -> str | None:
 def leg_json(leg: Leg) -> dict[str, Any]:
     """A leg as the API (and ``foliogate exceptions --json``) shows it."""
     plan = leg.plan
+    created = _time(leg.created_at)
+    updated = created if leg.updated_at is leg.created_at else _time(leg.updated_at)
     return {
         "leg_id": leg.leg_id,
         "event_id": leg.event_id,
@@ -240,8 +243,8 @@ def leg_json(leg: Leg) -> dict[str, Any]:
         "answer_status": leg.answer_status,
         "posting_number": leg.posting_number,
         "not_before": _time(leg.not_before),
-        "created_at": _time(leg.created_at),
-        "updated_at": _time(leg.updated_at),
+        "created_at": created,
+        "updated_at": updated,
         "notes": list(leg.notes),
     }
 
@@ -434,7 +437,10 @@ def _matches(pattern: Sequence[str | None], seg: Sequence[str | None]) -> bool:
     return all(p is None or p == s for p, s in zip(pattern, seg, strict=True))
 
 
+@functools.lru_cache(maxsize=64)
 def _json_content_type(value: bytes | None) -> bool:
+    """Whether a ``Content-Type`` header names JSON in UTF-8 (cached: a pure function of the
+    header's bytes, and callers send the same few values)."""
     if not value:
         return False
     media, *params = value.decode("latin-1").split(";")
@@ -545,7 +551,9 @@ class GatewayAPI(Resource):
         if method == "HEAD":
             method = "GET"
         raw_path = request.path.decode("ascii", "replace")
-        segments = [unquote(s) for s in raw_path.split("/")[1:]]
+        segments = raw_path.split("/")[1:]
+        if "%" in raw_path:  # unquote() leaves a segment without % as it is
+            segments = [unquote(s) for s in segments]
         if len(segments) > 1 and segments[-1] == "":
             segments.pop()
         if self._ingest_only and (method, segments) not in _INGEST_ROUTES:
@@ -621,7 +629,7 @@ class GatewayAPI(Resource):
         found = self._exact_routes.get(tuple(seg))
         routes = self._routes if found is None else (found,)
         for pattern, methods in routes:
-            if not _matches(pattern, seg):
+            if found is None and not _matches(pattern, seg):
                 continue
             handler = methods.get(method)
             if probe:
@@ -633,7 +641,9 @@ class GatewayAPI(Resource):
                     _errors(("", f"{method} is not allowed here")),
                     {"Allow": ", ".join(methods)},
                 )
-            args = [s for p, s in zip(pattern, seg, strict=True) if p is None]
+            args = () if found is not None else [
+                s for p, s in zip(pattern, seg, strict=True) if p is None
+            ]
             if seg[0] == "v1":
                 source = self._authenticate_v1(request, method, seg)
                 return handler(request, source, *args)
@@ -864,13 +874,14 @@ class GatewayAPI(Resource):
     def _after_ingest(
         self, result: IngestResult, event_type: str | None = None, property: str | None = None
     ) -> None:
+        status = result.status.value
         log.info(
             "event {event_id} for {property}: {status}",
             event_id=result.event_id,
             property=property,
-            status=result.status.value,
+            status=status,
         )
-        self._count_event(event_type, result.status.value)
+        self._count_event(event_type, status)
         if result.status is IngestStatus.ACCEPTED:
             self._wake_dispatcher(result.event_id)
 

@@ -96,6 +96,7 @@ _EVENT_TYPE_VALUES = [t.value for t in EventType]
 _PAYMENT_KIND_VALUES = [k.value for k in PaymentKind]
 _EVENT_TYPES = {t.value: t for t in EventType}
 _PAYMENT_KINDS = {k.value: k for k in PaymentKind}
+_ACCOUNT = PaymentKind.ACCOUNT.value
 
 
 @dataclass(frozen=True)
@@ -257,7 +258,7 @@ def _booking(b: dict[str, Any]) -> Booking:
 
 def _is_account_payment(obj: Mapping[str, Any]) -> bool:
     payment = obj.get("payment")
-    return isinstance(payment, dict) and payment.get("kind") == PaymentKind.ACCOUNT.value
+    return isinstance(payment, dict) and payment.get("kind") == _ACCOUNT
 
 
 def invoices_of(obj: Mapping[str, Any]) -> tuple[str, ...]:

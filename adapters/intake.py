@@ -65,6 +65,9 @@ FIAS_CLEAR_TEXT = 20
 FIAS_INQUIRY = 10
 
 Plan = Callable[[PaymentEvent, Any, Sequence[Leg]], Any]
+#: The enum values the usual plan reads (an enum's ``.value`` is a Python-level property).
+_POST = PlanOutcome.POST.value
+_RESERVATION = PostingTarget.RESERVATION.value
 
 
 @dataclass(frozen=True)
@@ -255,7 +258,7 @@ class Intake:
         payment = event.payment
         if (
             threshold is None
-            or planned.outcome != PlanOutcome.POST.value
+            or planned.outcome != _POST
             or event.type is not EventType.PAYMENT_SUCCEEDED
             or payment is None
             or payment.amount <= threshold
@@ -319,10 +322,10 @@ def _wrap(plan: Any, **extra: Any) -> IntakePlan:
     if isinstance(plan, IntakePlan):
         return replace(plan, **extra) if extra else plan
     return IntakePlan(
-        outcome=str(getattr(plan, "outcome", PlanOutcome.POST.value)),
+        outcome=str(getattr(plan, "outcome", _POST)),
         legs=tuple(getattr(plan, "legs", ()) or ()),
         reason=str(getattr(plan, "reason", "") or ""),
-        target=str(getattr(plan, "target", PostingTarget.RESERVATION.value)),
+        target=str(getattr(plan, "target", _RESERVATION)),
         by_hand=tuple(getattr(plan, "by_hand", ()) or ()),
         **extra,
     )
