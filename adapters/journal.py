@@ -497,13 +497,17 @@ class _SentMark:
     deferred: Deferred[None] = field(default_factory=Deferred)
 
 
-@dataclass
 class _Submission:
-    event: PaymentEvent
-    body: bytes
-    plan: Any
-    source: str | None
-    deferred: Deferred[IngestResult] = field(default_factory=Deferred)
+    """An event waiting for the next group commit; ``deferred`` fires after its COMMIT."""
+
+    __slots__ = ("event", "body", "plan", "source", "deferred")
+
+    def __init__(self, event: PaymentEvent, body: bytes, plan: Any, source: str | None) -> None:
+        self.event = event
+        self.body = body
+        self.plan = plan
+        self.source = source
+        self.deferred: Deferred[IngestResult] = Deferred()
 
 
 class _Arrivals:
@@ -1269,18 +1273,8 @@ class Journal:
         outcomes: list[tuple[_Submission, IngestResult | BaseException]] = []
         try:
             conn = self._begin()
-            arrivals = _Arrivals()  # this transaction's: nothing else inserts events or legs
-            for sub in batch:
-                conn.execute("SAVEPOINT submission")
-                try:
-                    result = self._record(conn, sub.event, sub.body, sub.plan, sub.source, arrivals)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO SAVEPOINT submission")
-                    conn.execute("RELEASE SAVEPOINT submission")
-                    outcomes.append((sub, exc))
-                else:
-                    conn.execute("RELEASE SAVEPOINT submission")
-                    outcomes.append((sub, result))
+            if batch:
+                outcomes = self._record_batch(conn, batch)
             self._commit()
         except Exception as exc:
             self._rollback(requeue_sent=False)
@@ -1294,6 +1288,45 @@ class Journal:
             else:
                 sub.deferred.callback(outcome)
         return len(batch)
+
+    def _record_batch(
+        self, conn: sqlite3.Connection, batch: Sequence[_Submission]
+    ) -> list[tuple[_Submission, IngestResult | BaseException]]:
+        """Record a group commit's submissions in ``conn``'s transaction; one that fails
+        fails alone (its exception is its outcome) and leaves nothing in the journal.
+
+        The batch is recorded under one savepoint; only if a submission raises is that
+        undone and the batch recorded again with a savepoint per submission, as it always
+        was before (two statements per event fewer in the usual case). Recording is
+        deterministic but for the journal's clock: after such a failure the others are
+        stamped with the time of the second pass."""
+        arrivals = _Arrivals()  # this transaction's: nothing else inserts events or legs
+        conn.execute("SAVEPOINT batch")
+        try:
+            recorded = [
+                (sub, self._record(conn, sub.event, sub.body, sub.plan, sub.source, arrivals))
+                for sub in batch
+            ]
+        except Exception:
+            conn.execute("ROLLBACK TO SAVEPOINT batch")
+            conn.execute("RELEASE SAVEPOINT batch")
+        else:
+            conn.execute("RELEASE SAVEPOINT batch")
+            return list(recorded)
+        outcomes: list[tuple[_Submission, IngestResult | BaseException]] = []
+        arrivals = _Arrivals()
+        for sub in batch:
+            conn.execute("SAVEPOINT submission")
+            try:
+                result = self._record(conn, sub.event, sub.body, sub.plan, sub.source, arrivals)
+            except Exception as exc:
+                conn.execute("ROLLBACK TO SAVEPOINT submission")
+                conn.execute("RELEASE SAVEPOINT submission")
+                outcomes.append((sub, exc))
+            else:
+                conn.execute("RELEASE SAVEPOINT submission")
+                outcomes.append((sub, result))
+        return outcomes
 
     def _write_wire_rows(self, conn: sqlite3.Connection) -> None:
         if not self._wire_pending:

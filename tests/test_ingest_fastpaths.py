@@ -17,14 +17,38 @@ import datetime as dt
 import json
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet import task
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import StringTransport
+from twisted.logger import globalLogPublisher
+from twisted.python.failure import Failure
+from twisted.web import http, server
 
-from adapters.domain import Booking, EventType, Payment, PaymentEvent, PaymentKind, PlannedLeg
+from adapters.api import (
+    _FOLLOWS_TWISTED_PROCESS,
+    _JSON,
+    _LEG_KEYS,
+    _http_date,
+    _IngestAnswer,
+    make_site,
+    sign,
+)
+from adapters.domain import (
+    Booking,
+    EventType,
+    LegState,
+    Payment,
+    PaymentEvent,
+    PaymentKind,
+    PlannedLeg,
+)
 from adapters.events import (
     EventInvalid,
     Problem,
@@ -337,3 +361,146 @@ def test_parsing_after_validating_gives_the_event_parsing_alone_gives():
     assert _parse_datetime.cache_info().hits >= 1
     with pytest.raises(ValueError):
         _parse_datetime("2026-11-21T10:04:05+24:00")
+
+
+# -- the HTTP side: the ingest answer's text, the Date header, a caller gone -------------------
+
+
+answer_text = st.one_of(st.none(), st.text(st.characters(blacklist_categories=("Cs",))))
+answer_int = st.one_of(st.none(), st.integers(-(2**70), 2**70))
+
+
+@st.composite
+def ingest_answers(draw: Any) -> _IngestAnswer:
+    def leg() -> dict[str, Any]:
+        values = {key: draw(answer_text) for key in _LEG_KEYS}
+        for key in ("leg_id", "leg_index", "amount", "attempts", "posting_number"):
+            values[key] = draw(answer_int)
+        values["needs_in_house"] = draw(st.booleans())
+        values["notes"] = draw(st.lists(st.text(), max_size=3))
+        return values
+
+    return _IngestAnswer(
+        event_id=draw(answer_text), status=draw(answer_text),
+        event_status=draw(answer_text), outcome=draw(answer_text),
+        legs=[leg() for _ in range(draw(st.integers(0, 3)))],
+    )  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(ingest_answers())
+def test_the_ingest_answer_is_written_as_the_json_encoder_writes_it(answer):
+    assert answer.text() == _JSON.encode(answer)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda a: a.update(extra=1),  # a key the template does not know
+        lambda a: a.update(status=LegState.PLANNED),  # a str subclass
+        lambda a: a["legs"][0].update(amount=1.5),  # a float
+        lambda a: a["legs"][0].update(notes=("a",)),  # a tuple
+        lambda a: a["legs"].append({"leg_id": 1}),  # another leg shape
+    ],
+)
+def test_an_ingest_answer_the_template_does_not_fit_is_left_to_the_encoder(change):
+    leg = dict.fromkeys(_LEG_KEYS)
+    leg["notes"] = []
+    answer = _IngestAnswer(event_id="e", status="accepted", event_status=None, outcome=None,
+                           legs=[leg])  # fmt: skip
+    assert answer.text() == _JSON.encode(answer)
+    change(answer)
+    assert answer.text() is None
+
+
+def test_the_date_header_is_the_one_twisted_writes_for_this_second():
+    assert _FOLLOWS_TWISTED_PROCESS  # else Twisted's Request.process changed: look again
+    before = http.datetimeToString()
+    made = _http_date()
+    after = http.datetimeToString()
+    assert made in (before, after)
+
+
+SIGNING_SECRET = b"whsec_fastpaths"
+
+
+def _site(tmp_path):
+    from adapters.config import load_config
+
+    text = (Path(__file__).resolve().parents[1] / "examples" / "gateway.toml").read_text()
+    text = text.replace('journal = "../var/foliogate.sqlite"',
+                        f'journal = "{tmp_path / "journal.sqlite"}"')  # fmt: skip
+    (tmp_path / "gateway.toml").write_text(text)
+    config = load_config(tmp_path / "gateway.toml")
+    clock = task.Clock()
+    clock.advance(1_800_000_000)
+    journal = Journal(str(tmp_path / "journal.sqlite"), reactor=clock, now=lambda: T0)
+    site = make_site(journal, config, clock, None,
+                     environ={"FOLIOGATE_SECRET_PAYMENTS": SIGNING_SECRET.decode()})  # fmt: skip
+    return clock, journal, site
+
+
+def _post(event_id: str) -> bytes:
+    body = json.dumps({
+        "event_id": event_id, "type": "payment.succeeded", "property": "GRAND-LONDON",
+        "occurred_at": "2026-11-27T10:04:05Z",
+        "payment": {"kind": "balance", "amount": 100, "currency": "GBP",
+                    "transaction_id": f"pi_{event_id}", "method": "onejourney",
+                    "status": "Payment Success"},
+        "booking": {"confirmation_number": "123456"},
+    }).encode()  # fmt: skip
+    return (
+        b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Foliogate-Signature: " + sign(SIGNING_SECRET, body, 1_800_000_000).encode()
+        + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    )
+
+
+def _channel(site):
+    channel = site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
+    transport = StringTransport()
+    channel.makeConnection(transport)
+    return channel, transport
+
+
+def test_an_event_is_answered_202_with_twisteds_headers_after_its_commit(tmp_path):
+    clock, journal, site = _site(tmp_path)
+    try:
+        channel, transport = _channel(site)
+        channel.dataReceived(_post("evt_http"))
+        assert transport.value() == b""  # nothing before the commit
+        clock.advance(0)
+        head, _, body = transport.value().partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        assert lines[0] == b"HTTP/1.1 202 Accepted"
+        headers = dict(line.split(b": ", 1) for line in lines[1:])
+        assert headers[b"Server"] == server.version
+        assert headers[b"Date"] in (http.datetimeToString(), _http_date())
+        assert headers[b"Content-Type"] == b"application/json; charset=utf-8"
+        assert headers[b"Cache-Control"] == b"no-store"
+        record = journal.event("evt_http")
+        assert record is not None
+        size, _, rest = body.partition(b"\r\n")
+        answer = json.loads(rest[: int(size, 16)])
+        assert answer["status"] == "accepted"
+        assert [leg["leg_id"] for leg in answer["legs"]] == [leg.leg_id for leg in record.legs]
+    finally:
+        journal.close()
+
+
+def test_a_caller_gone_before_the_commit_is_not_answered_and_the_event_is_kept(tmp_path):
+    clock, journal, site = _site(tmp_path)
+    failures: list[Any] = []
+    observer = failures.append
+    globalLogPublisher.addObserver(observer)
+    try:
+        channel, transport = _channel(site)
+        channel.dataReceived(_post("evt_gone"))
+        channel.connectionLost(Failure(ConnectionDone()))
+        clock.advance(0)
+        assert transport.value() == b""
+        assert journal.event("evt_gone") is not None
+        assert not [e for e in failures if e.get("log_failure") is not None]
+    finally:
+        globalLogPublisher.removeObserver(observer)
+        journal.close()
