@@ -510,6 +510,31 @@ class _Submission:
         self.deferred: Deferred[IngestResult] = Deferred()
 
 
+#: A history line as :meth:`Journal._history` writes it: time, event_id, leg_id, from_state,
+#: to_state, actor, action, note.
+_HistoryRow = tuple[str, str, "int | None", "str | None", "str | None", str, str, "str | None"]
+_HISTORY_INSERT = (
+    "INSERT INTO history (time, event_id, leg_id, from_state, to_state, actor, action, note)"
+    " VALUES "
+)
+#: History lines per INSERT statement (8 parameters each: SQLite allows 999 at least).
+_HISTORY_ROWS_PER_INSERT = 100
+
+
+@functools.lru_cache(maxsize=16)
+def _history_insert(rows: int) -> str:
+    return _HISTORY_INSERT + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
+
+
+def _insert_history(conn: sqlite3.Connection, rows: Sequence[_HistoryRow]) -> None:
+    """Insert history lines in their order, up to :data:`_HISTORY_ROWS_PER_INSERT` per
+    statement (one statement for an event's lines instead of one each: each INSERT into an
+    AUTOINCREMENT table also updates sqlite_sequence)."""
+    for start in range(0, len(rows), _HISTORY_ROWS_PER_INSERT):
+        chunk = rows[start : start + _HISTORY_ROWS_PER_INSERT]
+        conn.execute(_history_insert(len(chunk)), [v for row in chunk for v in row])
+
+
 class _Arrivals:
     """The last event and leg arrivals a group commit's transaction used (None: not known
     yet, read from the tables). Nothing else inserts events or legs inside that transaction."""
@@ -1475,8 +1500,14 @@ class Journal:
                 event.booking.confirmation_number if event.booking is not None else None,
             ),
         )
-        self._history(conn, now, event.event_id, None, None, None, GATEWAY_ACTOR,
-                      f"event {status_value}", outcome)  # fmt: skip
+        # The event's history line goes in with its legs' lines, in one statement (same rows,
+        # same order), unless flag or match lines come between them.
+        history: list[_HistoryRow] | None = [
+            (now, event.event_id, None, None, None, GATEWAY_ACTOR, f"event {status_value}", outcome)
+        ]
+        if flags or parts.match_reason is not None:
+            _insert_history(conn, history)
+            history = None
         for kind, detail, related in flags:
             conn.execute(
                 "INSERT INTO flags (event_id, kind, detail, related_event_id, created_at)"
@@ -1493,8 +1524,10 @@ class Journal:
         leg_ids, last_leg_arrival = self._insert_legs(
             conn, event.event_id, event.property, confirmation, planned, now,
             exception=exception, hold=hold, hold_reason=hold_reason,
-            last_arrival=arrivals.leg if arrivals is not None else None,
+            last_arrival=arrivals.leg if arrivals is not None else None, history=history,
         )  # fmt: skip
+        if history is not None:
+            _insert_history(conn, history)
         legs = _inserted_legs(event.event_id, event.property, confirmation, planned, leg_ids,
                               now, exception, hold, hold_reason)  # fmt: skip
         if legs is None:  # a plan of unusual types: read back what SQLite made of it
@@ -1517,10 +1550,12 @@ class Journal:
         hold_reason: str | None = None,
         actor: str = GATEWAY_ACTOR,
         last_arrival: int | None = None,
+        history: list[_HistoryRow] | None = None,
     ) -> tuple[list[int], int]:
         """Insert the legs (each with its history line); returns their leg ids, in the order
         of ``planned``, and the arrival of the newest leg. ``last_arrival``: the newest leg's
-        arrival when the caller knows it (inserted earlier in this transaction)."""
+        arrival when the caller knows it (inserted earlier in this transaction). ``history``:
+        append the legs' history lines there (the caller inserts them) instead."""
         if last_arrival is None:
             # Legs are only ever inserted here, each with the next arrival, and never deleted
             # or re-ordered: the newest leg (highest rowid) has the highest arrival. Reading it
@@ -1565,8 +1600,12 @@ class Journal:
                 ),
             )
             leg_ids.append(cur.lastrowid)  # type: ignore[arg-type]
-            self._history(conn, now, event_id, cur.lastrowid, None, state,
-                          actor, "held" if held else "planned", reason)  # fmt: skip
+            if history is not None:
+                history.append((now, event_id, cur.lastrowid, None, state.value, actor,
+                                "held" if held else "planned", reason))  # fmt: skip
+            else:
+                self._history(conn, now, event_id, cur.lastrowid, None, state,
+                              actor, "held" if held else "planned", reason)  # fmt: skip
         return leg_ids, leg_arrival + len(planned)
 
     @staticmethod

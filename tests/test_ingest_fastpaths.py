@@ -61,6 +61,7 @@ from adapters.events import (
 )
 from adapters.journal import (
     _CARD_WORDS,
+    _HISTORY_ROWS_PER_INSERT,
     IngestStatus,
     Journal,
     _surely_clean,
@@ -504,3 +505,18 @@ def test_a_caller_gone_before_the_commit_is_not_answered_and_the_event_is_kept(t
     finally:
         globalLogPublisher.removeObserver(observer)
         journal.close()
+
+
+def test_an_event_with_more_history_lines_than_one_insert_takes_keeps_them_in_order(tmp_path):
+    journal = Journal(str(tmp_path / "journal.sqlite"), reactor=task.Clock(), now=lambda: T0)
+    try:
+        count = _HISTORY_ROWS_PER_INSERT + 30
+        result = journal.record_event(*event(1), [leg(i, 10) for i in range(count)])
+        lines = journal._db.execute(
+            "SELECT leg_id, to_state, action FROM history ORDER BY id"
+        ).fetchall()
+    finally:
+        journal.close()
+    assert lines[0] == (None, None, "event accepted")
+    assert lines[1:] == [(leg.leg_id, "planned", "planned") for leg in result.legs]
+    assert [leg.leg_id for leg in result.legs] == sorted(leg.leg_id for leg in result.legs)
