@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -89,6 +90,13 @@ PAYMENT_TYPES = frozenset(t for t in EventType if t.value.startswith("payment.")
 POSTING_TYPES = frozenset(
     {EventType.PAYMENT_SUCCEEDED, EventType.PAYMENT_REFUNDED, EventType.DEPOSIT_REDEEMED}
 )
+#: The allowed values, in declaration order (the reason lists them so), and each value's
+#: member (a dict lookup costs less than calling the enum with the value).
+_EVENT_TYPE_VALUES = [t.value for t in EventType]
+_PAYMENT_KIND_VALUES = [k.value for k in PaymentKind]
+_EVENT_TYPES = {t.value: t for t in EventType}
+_PAYMENT_KINDS = {k.value: k for k in PaymentKind}
+_ACCOUNT = PaymentKind.ACCOUNT.value
 
 
 @dataclass(frozen=True)
@@ -126,9 +134,14 @@ def canonical_body(obj: object) -> bytes:
     equal means an exact repeat (a no-op), different means a conflict. Key order and
     whitespace do not matter; values do (``5000`` and ``5000.0`` differ).
     """
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _CANONICAL.encode(obj).encode("utf-8")
+
+
+#: What ``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+#: allow_nan=False)`` builds on every call, built once.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
 
 
 def decode_event_json(body: bytes) -> object:
@@ -142,7 +155,9 @@ def decode_event_json(body: bytes) -> object:
     except UnicodeDecodeError as exc:
         raise EventInvalid([Problem("", f"not UTF-8 text (byte {exc.start})")]) from None
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+        if text.startswith("\ufeff"):  # as json.loads refuses it (the decoder alone would not)
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        return _DECODER.decode(text)
     except _DuplicateKey as exc:
         raise EventInvalid([Problem("", f"key {exc.key} appears twice in one object")]) from None
     except ValueError as exc:  # JSONDecodeError and _no_constant
@@ -156,7 +171,10 @@ class _DuplicateKey(ValueError):
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
+    result = dict(pairs)
+    if len(result) == len(pairs):
+        return result  # the usual case, found at C speed: no key twice
+    result = {}
     for key, value in pairs:
         if key in result:
             raise _DuplicateKey(key)
@@ -166,6 +184,10 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
+
+
+#: What ``json.loads(text, object_pairs_hook=..., parse_constant=...)`` builds on every call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
 
 
 def validate_event(obj: object) -> list[Problem]:
@@ -188,42 +210,47 @@ def parse_valid_event(obj: object) -> PaymentEvent:
     """:func:`parse_event` for an object :func:`validate_event` has just accepted (the ingest
     API validates first, to answer 400 or 404; it need not validate twice)."""
     assert isinstance(obj, dict)  # validate_event refuses anything else
-    payment = _present(obj, "payment")
-    booking = _present(obj, "booking")
+    payment = obj.get("payment")
+    booking = obj.get("booking")
+    items = obj.get("items")
+    event_type = obj["type"]
     return PaymentEvent(
         event_id=obj["event_id"],
-        type=EventType(obj["type"]),
+        type=_EVENT_TYPES.get(event_type) or EventType(event_type),
         property=obj["property"],
         occurred_at=_parse_datetime(obj["occurred_at"]),
         payment=None if payment is None else _payment(payment),
         booking=None if booking is None else _booking(booking),
         items=tuple(
-            Item(code=i["code"], amount=i["amount"], description=_present(i, "description") or "")
-            for i in _present(obj, "items") or ()
-        ),
-        refund_of=_present(obj, "refund_of"),
+            Item(code=i["code"], amount=i["amount"], description=i.get("description") or "")
+            for i in items
+        )
+        if items
+        else (),
+        refund_of=obj.get("refund_of"),
     )
 
 
 def _payment(p: dict[str, Any]) -> Payment:
+    kind = p["kind"]
     return Payment(
-        kind=PaymentKind(p["kind"]),
+        kind=_PAYMENT_KINDS.get(kind) or PaymentKind(kind),
         amount=p["amount"],
         currency=p["currency"],
         transaction_id=p["transaction_id"],
         method=p["method"],
         status=p["status"],
-        card_type=_present(p, "card_type"),
-        card_last4=_present(p, "card_last4"),
+        card_type=p.get("card_type"),
+        card_last4=p.get("card_last4"),
     )
 
 
 def _booking(b: dict[str, Any]) -> Booking:
-    arrival = _present(b, "arrival")
-    departure = _present(b, "departure")
+    arrival = b.get("arrival")  # null reads as absent
+    departure = b.get("departure")
     return Booking(
         confirmation_number=b.get("confirmation_number") or "",  # blank: matching finds it
-        guest_name=_present(b, "guest_name"),
+        guest_name=b.get("guest_name"),
         arrival=None if arrival is None else dt.date.fromisoformat(arrival),
         departure=None if departure is None else dt.date.fromisoformat(departure),
     )
@@ -231,7 +258,7 @@ def _booking(b: dict[str, Any]) -> Booking:
 
 def _is_account_payment(obj: Mapping[str, Any]) -> bool:
     payment = obj.get("payment")
-    return isinstance(payment, dict) and payment.get("kind") == PaymentKind.ACCOUNT.value
+    return isinstance(payment, dict) and payment.get("kind") == _ACCOUNT
 
 
 def invoices_of(obj: Mapping[str, Any]) -> tuple[str, ...]:
@@ -243,11 +270,6 @@ def invoices_of(obj: Mapping[str, Any]) -> tuple[str, ...]:
     payment = obj.get("payment")
     invoices = payment.get("invoices") if isinstance(payment, dict) else None
     return tuple(invoices) if isinstance(invoices, list) else ()
-
-
-def _present(obj: Mapping[str, Any], key: str) -> Any:
-    """The value of ``key``, with ``null`` read as absent (``None``)."""
-    return obj.get(key)
 
 
 # --- the rules ---------------------------------------------------------------------------
@@ -333,8 +355,12 @@ def _child(path: str, key: str) -> str:
     return f"{path}[{json.dumps(key[:64])}]"
 
 
+@functools.lru_cache(maxsize=256)
 def _parse_datetime(text: str) -> dt.datetime:
-    """An RFC 3339 date-time (already checked by the pattern) as an aware datetime."""
+    """An RFC 3339 date-time (already checked by the pattern) as an aware datetime.
+
+    Cached (the result is immutable; a ValueError is not cached): the ingest API validates
+    an event (which parses ``occurred_at``) and then parses it, so each is parsed once."""
     match = _DATETIME.fullmatch(text)
     if match is None:
         raise ValueError(_DATETIME_REASON)
@@ -369,8 +395,8 @@ class _Validation:
             self.add("", f"must be a JSON object, not {_a(_json_type(obj))}")
             return self.problems
         event_id = self.identifier(obj, "event_id", "event_id", required=True)
-        event_type = self.enum(obj, "type", "type", [t.value for t in EventType], required=True)
-        etype = EventType(event_type) if event_type is not None else None
+        event_type = self.enum(obj, "type", "type", _EVENT_TYPE_VALUES, required=True)
+        etype = _EVENT_TYPES[event_type] if event_type is not None else None
         self.string(
             obj, "property", "property", required=True, max_length=64,
             pattern=_VISIBLE_ASCII, pattern_reason=_VISIBLE_REASON,
@@ -393,7 +419,7 @@ class _Validation:
         if not isinstance(value, dict):
             self.add("payment", f"must be an object, not {_a(_json_type(value))}")
             return
-        self.enum(value, "kind", "payment.kind", [k.value for k in PaymentKind], required=True)
+        self.enum(value, "kind", "payment.kind", _PAYMENT_KIND_VALUES, required=True)
         self.amount(value, "payment.amount")
         self.currency(value, "payment.currency")
         self.identifier(value, "transaction_id", "payment.transaction_id", required=True)

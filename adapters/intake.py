@@ -65,6 +65,9 @@ FIAS_CLEAR_TEXT = 20
 FIAS_INQUIRY = 10
 
 Plan = Callable[[PaymentEvent, Any, Sequence[Leg]], Any]
+#: The enum values the usual plan reads (an enum's ``.value`` is a Python-level property).
+_POST = PlanOutcome.POST.value
+_RESERVATION = PostingTarget.RESERVATION.value
 
 
 @dataclass(frozen=True)
@@ -84,9 +87,12 @@ class IntakePlan:
     confirmation_number: str | None = None  # the number the legs carry (assigned, inherited)
 
 
+_FIAS_RESERVATION_NUMBER = re.compile(r"[0-9]{1,10}")
+
+
 def fias_reservation_number(number: str) -> bool:
     """True if ``number`` can be a FIAS ``G#`` (1 to 10 digits)."""
-    return re.fullmatch(r"[0-9]{1,10}", number) is not None
+    return _FIAS_RESERVATION_NUMBER.fullmatch(number) is not None
 
 
 def invoice_clear_text(invoices: Sequence[str]) -> str | None:
@@ -158,8 +164,11 @@ class Intake:
         assert event.booking is not None
         if number != event.booking.confirmation_number:
             event = replace(event, booking=replace(event.booking, confirmation_number=number))
-        planned = _wrap(self._plan(event, prop, original_legs))
-        planned = replace(planned, conversion=conversion, confirmation_number=number or None)
+        planned = _wrap(
+            self._plan(event, prop, original_legs),
+            conversion=conversion,
+            confirmation_number=number or None,
+        )
         return self._approval(event, prop, planned)
 
     # -- the steps ------------------------------------------------------------------------------
@@ -249,7 +258,7 @@ class Intake:
         payment = event.payment
         if (
             threshold is None
-            or planned.outcome != PlanOutcome.POST.value
+            or planned.outcome != _POST
             or event.type is not EventType.PAYMENT_SUCCEEDED
             or payment is None
             or payment.amount <= threshold
@@ -307,15 +316,18 @@ def _converted(event: PaymentEvent, conversion: Conversion) -> PaymentEvent:
     )
 
 
-def _wrap(plan: Any) -> IntakePlan:
+def _wrap(plan: Any, **extra: Any) -> IntakePlan:
+    """``plan`` as an :class:`IntakePlan`, with the ``extra`` fields (conversion,
+    confirmation_number) set."""
     if isinstance(plan, IntakePlan):
-        return plan
+        return replace(plan, **extra) if extra else plan
     return IntakePlan(
-        outcome=str(getattr(plan, "outcome", PlanOutcome.POST.value)),
+        outcome=str(getattr(plan, "outcome", _POST)),
         legs=tuple(getattr(plan, "legs", ()) or ()),
         reason=str(getattr(plan, "reason", "") or ""),
-        target=str(getattr(plan, "target", PostingTarget.RESERVATION.value)),
+        target=str(getattr(plan, "target", _RESERVATION)),
         by_hand=tuple(getattr(plan, "by_hand", ()) or ()),
+        **extra,
     )
 
 

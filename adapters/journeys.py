@@ -130,6 +130,8 @@ def folio_lines(leg: PlannedLeg) -> tuple[FolioLine, ...]:
 _NOT_REVERSIBLE = frozenset({LegState.REJECTED, LegState.UNKNOWN, LegState.RESOLVED})
 
 _CAPTURED = frozenset(status.casefold() for status in CAPTURED_STATUSES)
+#: A FIAS ``G#``: up to 10 digits.
+_FIAS_NUMBER = re.compile(r"[0-9]{1,10}")
 
 
 def is_captured(status: str) -> bool:
@@ -402,7 +404,7 @@ class _Journey:
     def check_reservation_number(self) -> None:
         assert self.event.booking is not None
         number = self.event.booking.confirmation_number
-        if self.prop.profile is Profile.FIAS and not re.fullmatch(r"[0-9]{1,10}", number):
+        if self.prop.profile is Profile.FIAS and not _FIAS_NUMBER.fullmatch(number):
             raise _Mapping(
                 f"confirmation number {number!r} cannot be a FIAS reservation number "
                 "(G# is up to 10 digits)"
