@@ -1497,7 +1497,7 @@ class Journal:
                 f"UPDATE legs SET {assignments} WHERE leg_id = ?",  # noqa: S608
                 updates,
             )
-            conn.executemany(_HISTORY_INSERT, history)
+            conn.executemany(_HISTORY_INSERT_ONE, history)
             if to is LegState.REJECTED:
                 self.match_generation += 1  # a pending match of these legs may be due again
         return refusals
@@ -2326,7 +2326,7 @@ class Journal:
         note: str | None,
     ) -> None:
         conn.execute(
-            _HISTORY_INSERT,
+            _HISTORY_INSERT_ONE,
             (
                 time,
                 event_id,
@@ -2955,10 +2955,8 @@ class Journal:
 #: and retry time of an earlier try cleared.
 _SENT_COLUMNS = ("posting_number", "reason", "answer_status", "not_before")
 
-_HISTORY_INSERT = (
-    "INSERT INTO history (time, event_id, leg_id, from_state, to_state, actor, action, note)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
+#: One history line (``executemany`` takes many).
+_HISTORY_INSERT_ONE = _HISTORY_INSERT + "(?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def _sent_note(posting_number: int | None) -> str | None:
