@@ -951,7 +951,10 @@ class GatewayAPI(Resource):
             if getattr(request, "channel", None) is None:
                 return
             try:
-                request.write(self._answer(request, *answer))
+                body = self._answer(request, *answer)
+                # Said up front, as a synchronous answer does: one plain body, not chunked.
+                request.setHeader(b"Content-Length", b"%d" % len(body))
+                request.write(body)
                 request.finish()
             except Exception:
                 log.failure("answering {path} failed", path=request.path)
