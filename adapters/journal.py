@@ -550,6 +550,18 @@ class _Arrivals:
 _TEXT_OR_NONE = (str, type(None))
 
 
+def _new_leg_state(
+    exception: str | None, hold: str | None, hold_reason: str | None
+) -> tuple[bool, LegState, str | None]:
+    """(held, state, reason) of a leg as it is inserted: a journey's "post by hand" exception
+    and a leg held for approval go to the exception queue with their reason, others are
+    planned."""
+    held = exception is None and hold is not None
+    state = LegState.REJECTED if exception is not None or held else LegState.PLANNED
+    reason = exception if exception is not None else (hold_reason if held else None)
+    return held, state, reason
+
+
 def _inserted_legs(
     event_id: str,
     property: str,
@@ -566,9 +578,7 @@ def _inserted_legs(
     is not one SQLite returns unchanged (the caller then reads them back).
 
     A new leg has no notes: its only history line is ``planned`` or ``held``."""
-    held = exception is None and hold is not None
-    state = LegState.REJECTED if exception is not None or held else LegState.PLANNED
-    reason = exception if exception is not None else (hold_reason if held else None)
+    _, state, reason = _new_leg_state(exception, hold, hold_reason)
     if type(reason) not in _TEXT_OR_NONE:
         return None
     if type(event_id) is not str or type(property) is not str:
@@ -1282,8 +1292,7 @@ class Journal:
         )
         # Frames ride along with the next commit (the dispatcher makes one every step while
         # it posts); only on a quiet link does the timer commit them on their own.
-        if self._flush_call is None or WIRE_FLUSH_DELAY < self._flush_delay:
-            self._schedule_flush(WIRE_FLUSH_DELAY)
+        self._schedule_flush(WIRE_FLUSH_DELAY)
 
     def _schedule_flush(self, delay: float = 0.0) -> None:
         """Flush in ``delay`` seconds, or sooner if a flush is already due sooner."""
@@ -1354,7 +1363,7 @@ class Journal:
         arrivals = _Arrivals()  # this transaction's: nothing else inserts events or legs
         conn.execute("SAVEPOINT batch")
         try:
-            recorded = [
+            recorded: list[tuple[_Submission, IngestResult | BaseException]] = [
                 (sub, self._record(conn, sub.event, sub.body, sub.plan, sub.source, arrivals))
                 for sub in batch
             ]
@@ -1363,7 +1372,7 @@ class Journal:
             conn.execute("RELEASE SAVEPOINT batch")
         else:
             conn.execute("RELEASE SAVEPOINT batch")
-            return list(recorded)
+            return recorded
         outcomes: list[tuple[_Submission, IngestResult | BaseException]] = []
         arrivals = _Arrivals()
         for sub in batch:
@@ -1453,6 +1462,7 @@ class Journal:
         action: str,
         changes: Sequence[tuple[int, tuple[Any, ...], str | None, str]],
         increment_attempts: bool = False,
+        actor: str = GATEWAY_ACTOR,
     ) -> list[UnknownLeg | IllegalTransition | None]:
         """:meth:`_transition_in` for many legs moving to the same state, each with its values
         for ``columns``, its note and its time: ``changes`` is (leg id, values, note, at).
@@ -1474,7 +1484,7 @@ class Journal:
                 known[leg_id] = (state, event_id)
         refusals: list[UnknownLeg | IllegalTransition | None] = []
         updates: list[tuple[Any, ...]] = []
-        history: list[tuple[Any, ...]] = []
+        history: list[_HistoryRow] = []
         target = to.value
         for leg_id, (_, values, note, at) in zip(ids, changes, strict=True):
             row = known.get(leg_id)
@@ -1488,7 +1498,7 @@ class Journal:
             refusals.append(None)
             known[leg_id] = (target, row[1])
             updates.append((target, at, *values, leg_id))
-            history.append((at, row[1], leg_id, current.value, target, GATEWAY_ACTOR, action, note))
+            history.append((at, row[1], leg_id, current.value, target, actor, action, note))
         if updates:
             assignments = ", ".join(f"{name} = ?" for name in ("state", "updated_at", *columns))
             if increment_attempts:
@@ -1497,7 +1507,7 @@ class Journal:
                 f"UPDATE legs SET {assignments} WHERE leg_id = ?",  # noqa: S608
                 updates,
             )
-            conn.executemany(_HISTORY_INSERT_ONE, history)
+            _insert_history(conn, history)
             if to is LegState.REJECTED:
                 self.match_generation += 1  # a pending match of these legs may be due again
         return refusals
@@ -1655,9 +1665,7 @@ class Journal:
         # A journey that could not plan but still names the amounts ("post by hand") leaves
         # its legs in the exception queue with the reason, never on the way to the PMS; so
         # do legs held for approval (until an operator approves them).
-        held = exception is None and hold is not None
-        state = LegState.REJECTED if exception is not None or held else LegState.PLANNED
-        reason = exception if exception is not None else (hold_reason if held else None)
+        held, state, reason = _new_leg_state(exception, hold, hold_reason)
         for offset, leg in enumerate(planned, start=1):
             cur = conn.execute(
                 "INSERT INTO legs (event_id, leg_index, arrival, property, confirmation_number,"
@@ -2290,28 +2298,16 @@ class Journal:
         at: str | None = None,
     ) -> None:
         """Move a leg along an edge of :data:`TRANSITIONS` inside the open transaction (at
-        ``at``, a journal timestamp, or now). Refuses (:class:`UnknownLeg`,
-        :class:`IllegalTransition`) before it writes anything."""
-        row = conn.execute(
-            "SELECT state, event_id FROM legs WHERE leg_id = ?", (int(leg_id),)
-        ).fetchone()
-        if row is None:
-            raise UnknownLeg(f"no leg {leg_id}")
-        current = LegState(row[0])
-        if to not in TRANSITIONS[current]:
-            raise IllegalTransition(int(leg_id), current, to)
-        if to is LegState.REJECTED:
-            self.match_generation += 1  # a pending match of this leg may be due again
-        now = at or _ts(self._now())
-        columns = {"state": to.value, "updated_at": now, **(sets or {})}
-        assignments = ", ".join(f"{name} = ?" for name in columns)
-        if increment_attempts:
-            assignments += ", attempts = attempts + 1"
-        conn.execute(
-            f"UPDATE legs SET {assignments} WHERE leg_id = ?",  # noqa: S608
-            (*columns.values(), int(leg_id)),
-        )
-        self._history(conn, now, row[1], int(leg_id), current, to, actor, action, note)
+        ``at``, a journal timestamp, or now): :meth:`_transitions_in` for one leg. Refuses
+        (:class:`UnknownLeg`, :class:`IllegalTransition`) before it writes anything."""
+        sets = sets or {}
+        (refusal,) = self._transitions_in(
+            conn, to, tuple(sets), action=action, actor=actor,
+            changes=[(leg_id, tuple(sets.values()), note, at or _ts(self._now()))],
+            increment_attempts=increment_attempts,
+        )  # fmt: skip
+        if refusal is not None:
+            raise refusal
 
     @staticmethod
     def _history(
@@ -2325,19 +2321,16 @@ class Journal:
         action: str,
         note: str | None,
     ) -> None:
-        conn.execute(
-            _HISTORY_INSERT_ONE,
-            (
-                time,
-                event_id,
-                leg_id,
-                from_state.value if from_state else None,
-                to_state.value if to_state else None,
-                actor,
-                action,
-                note,
-            ),
-        )
+        _insert_history(conn, [(
+            time,
+            event_id,
+            leg_id,
+            from_state.value if from_state else None,
+            to_state.value if to_state else None,
+            actor,
+            action,
+            note,
+        )])  # fmt: skip
 
     def mark_waiting(self, leg_id: int, reason: str, not_before: dt.datetime | None = None) -> Leg:
         """Hold a leg (guest not in house, night audit, link down, backoff until ``not_before``)."""
@@ -2954,9 +2947,6 @@ class Journal:
 #: The columns marking a leg ``sent`` sets besides its state: the P#, and the reason, answer
 #: and retry time of an earlier try cleared.
 _SENT_COLUMNS = ("posting_number", "reason", "answer_status", "not_before")
-
-#: One history line (``executemany`` takes many).
-_HISTORY_INSERT_ONE = _HISTORY_INSERT + "(?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def _sent_note(posting_number: int | None) -> str | None:
