@@ -1318,19 +1318,41 @@ class _IngestAnswer(dict):  # type: ignore[type-arg]
 
     def text(self) -> str | None:
         try:
-            if tuple(self) != _INGEST_KEYS:
-                return None
-            legs = self["legs"]
-            if type(legs) is not list:
-                return None
-            return (
-                f'{{"event_id": {_plain(self["event_id"])}, "status": {_plain(self["status"])}'
-                f', "event_status": {_plain(self["event_status"])}'
-                f', "outcome": {_plain(self["outcome"])}'
-                f', "legs": [{", ".join([_leg_text(leg) for leg in legs])}]}}'
-            )
+            return _object_text(self, _INGEST_TEMPLATE, legs=_legs_text)
         except _NotPlain:
             return None
+
+
+class _Template:
+    """A JSON object's class and keys, in order, each key with the text ``_JSON`` writes
+    before its value."""
+
+    __slots__ = ("kind", "keys", "prefixes")
+
+    def __init__(self, kind: type, keys: tuple[str, ...]) -> None:
+        self.kind = kind
+        self.keys = keys
+        self.prefixes = tuple(f"{_quote(key)}: " for key in keys)
+
+
+def _object_text(obj: Any, template: _Template, **special: Callable[[Any], str]) -> str:
+    """The dict ``obj`` as ``_JSON`` writes it, if it is of the template's class with its
+    keys, in that order, and its values are plain (``special``: the writer of a key's value
+    that is not)."""
+    if type(obj) is not template.kind or tuple(obj) != template.keys:
+        raise _NotPlain
+    parts = [
+        prefix + special.get(key, _plain)(obj[key])
+        for key, prefix in zip(template.keys, template.prefixes, strict=True)
+    ]
+    return "{" + ", ".join(parts) + "}"
+
+
+def _legs_text(legs: Any) -> str:
+    if type(legs) is not list:
+        raise _NotPlain
+    texts = [_object_text(leg, _LEG_TEMPLATE, notes=_plain_list) for leg in legs]
+    return "[" + ", ".join(texts) + "]"
 
 
 _INGEST_KEYS = ("event_id", "status", "event_status", "outcome", "legs")
@@ -1341,27 +1363,8 @@ _LEG_KEYS = (
     "state", "attempts", "reason", "answer_status", "posting_number", "not_before",
     "created_at", "updated_at", "notes",
 )  # fmt: skip
-
-
-def _leg_text(leg: Any) -> str:
-    if type(leg) is not dict or tuple(leg) != _LEG_KEYS:
-        raise _NotPlain
-    p = _plain
-    return (
-        f'{{"leg_id": {p(leg["leg_id"])}, "event_id": {p(leg["event_id"])}'
-        f', "leg_index": {p(leg["leg_index"])}, "reference": {p(leg["reference"])}'
-        f', "property": {p(leg["property"])}'
-        f', "confirmation_number": {p(leg["confirmation_number"])}'
-        f', "transaction_code": {p(leg["transaction_code"])}'
-        f', "payment_type": {p(leg["payment_type"])}, "amount": {p(leg["amount"])}'
-        f', "currency": {p(leg["currency"])}, "description": {p(leg["description"])}'
-        f', "needs_in_house": {p(leg["needs_in_house"])}, "state": {p(leg["state"])}'
-        f', "attempts": {p(leg["attempts"])}, "reason": {p(leg["reason"])}'
-        f', "answer_status": {p(leg["answer_status"])}'
-        f', "posting_number": {p(leg["posting_number"])}'
-        f', "not_before": {p(leg["not_before"])}, "created_at": {p(leg["created_at"])}'
-        f', "updated_at": {p(leg["updated_at"])}, "notes": {_plain_list(leg["notes"])}}}'
-    )
+_INGEST_TEMPLATE = _Template(_IngestAnswer, _INGEST_KEYS)
+_LEG_TEMPLATE = _Template(dict, _LEG_KEYS)
 
 
 # ---------------------------------------------------------------------------------------------
