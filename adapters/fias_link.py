@@ -407,13 +407,7 @@ class FiasLink(Service):
         return self._guests.get(reservation_number)
 
     def send(self, message: Any, leg_reference: str | None = None) -> bool:
-        protocol = self._protocol
-        if protocol is None or protocol.transport is None:
-            return False
-        frame = encode(message, self._encoding)
-        self._frame_hook("out", frame[1:-1], leg_reference)
-        protocol.transport.write(frame)
-        return True
+        return self.send_encoded(encode, (message, self._encoding), leg_reference)
 
     def check_encodable(self, message: Any) -> None:
         encode(message, self._encoding)
@@ -428,8 +422,9 @@ class FiasLink(Service):
         values: tuple[Any, ...],
         leg_reference: str | None = None,
     ) -> bool:
-        """:meth:`send` of the message ``encoder`` (from :meth:`message_encoder`) makes of
-        ``values``: the same frame, hook and result, without building the message."""
+        """Write the frame ``encoder(*values)`` makes (an encoder from
+        :meth:`message_encoder`: no message is built), after the frame hook; False when
+        there is no connection to write on (:meth:`send` is this with ``encode``)."""
         protocol = self._protocol
         if protocol is None or protocol.transport is None:
             return False
@@ -493,15 +488,11 @@ class FiasLink(Service):
             self._frame_hook("in", payload, None)
             log.warn("undecodable FIAS record ignored: {error}", error=str(error))
             return
-        kind = message.__class__
-        if kind is PostingList or kind is PostingAnswer:  # the usual record: straight through
+        if isinstance(message, PostingList | PostingAnswer):  # the usual record
             self._frame_hook("in", payload, self._postings.reference_for(message.posting_number))
             self._postings.answer_received(message)
             return
-        reference = None
-        if isinstance(message, PostingList | PostingAnswer):
-            reference = self._postings.reference_for(message.posting_number)
-        self._frame_hook("in", payload, reference)
+        self._frame_hook("in", payload, None)
         self._dispatch(message)
 
     def _dispatch(self, message: Any) -> None:
@@ -511,8 +502,6 @@ class FiasLink(Service):
             self._link_alive_received()
         elif isinstance(message, LinkEnd):
             self._link_end_received()
-        elif isinstance(message, PostingList | PostingAnswer):
-            self._postings.answer_received(message)
         elif isinstance(message, GuestCheckIn):
             self._check_in(message)
         elif isinstance(message, GuestCheckOut):
