@@ -287,39 +287,39 @@ def learn_shape(text: str) -> Shape | None:
 _BAD_CHARACTER = re.compile(r"[\x00-\x1f\x7f]").search
 
 
-#: The two dates and the two times :func:`_format_date` / :func:`_format_time` formatted last,
-#: with their texts, newest first: a writer stamps every record of one second with the same
-#: objects (each cache is one tuple, so values and texts are always swapped together).
-_last_dates: tuple[Any, str, Any, str] = (None, "", None, "")
-_last_times: tuple[Any, str, Any, str] = (None, "", None, "")
+def _remember_two(text_of: Callable[[Any], str]) -> Callable[[Any], str]:
+    """``text_of``, remembering the texts of the last two values it was given, found again by
+    identity: a writer stamps every record of one second with the same date and time objects.
+    (Values and texts live in one tuple, so they are always swapped together.)"""
+    last: tuple[Any, str, Any, str] = (None, "", None, "")
+
+    def cached(value: Any) -> str:
+        nonlocal last
+        if value is last[0]:
+            return last[1]
+        if value is last[2]:
+            return last[3]
+        text = text_of(value)
+        last = (value, text, last[0], last[1])
+        return text
+
+    return cached
 
 
-def _format_date(value: Any) -> str:
-    global _last_dates
-    last = _last_dates
-    if value is last[0]:
-        return last[1]
-    if value is last[2]:
-        return last[3]
+def _date_text(value: Any) -> str:
     if value.__class__ is not dt.date or not FIRST_YEAR <= value.year <= LAST_YEAR:
         raise Slow
-    text = f"{value.year % 100:02d}{value.month:02d}{value.day:02d}"
-    _last_dates = (value, text, last[0], last[1])
-    return text
+    return f"{value.year % 100:02d}{value.month:02d}{value.day:02d}"
 
 
-def _format_time(value: Any) -> str:
-    global _last_times
-    last = _last_times
-    if value is last[0]:
-        return last[1]
-    if value is last[2]:
-        return last[3]
+def _time_text(value: Any) -> str:
     if value.__class__ is not dt.time:
         raise Slow
-    text = f"{value.hour:02d}{value.minute:02d}{value.second:02d}"
-    _last_times = (value, text, last[0], last[1])
-    return text
+    return f"{value.hour:02d}{value.minute:02d}{value.second:02d}"
+
+
+_format_date = _remember_two(_date_text)
+_format_time = _remember_two(_time_text)
 
 
 def _integer_guard(name: str, limit: int | None) -> str:
