@@ -30,7 +30,6 @@ CLI alike.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -39,7 +38,13 @@ from adapters.config import Profile
 from adapters.domain import EventType, Item, Leg, PaymentEvent, PaymentKind
 from adapters.events import invoices_of, parse_event
 from adapters.journal import EventRecord, Hold, Journal, NotAssignable, UnknownEvent
-from adapters.journeys import PlanOutcome, PostingTarget, is_captured, plan_legs
+from adapters.journeys import (
+    PlanOutcome,
+    PostingTarget,
+    fias_reservation_number,
+    is_captured,
+    plan_legs,
+)
 from adapters.money import format_minor
 from adapters.rates import (
     Conversion,
@@ -85,14 +90,6 @@ class IntakePlan:
     hold_reason: str | None = None
     match_reason: str | None = None  # the record was not found: search for candidates
     confirmation_number: str | None = None  # the number the legs carry (assigned, inherited)
-
-
-_FIAS_RESERVATION_NUMBER = re.compile(r"[0-9]{1,10}")
-
-
-def fias_reservation_number(number: str) -> bool:
-    """True if ``number`` can be a FIAS ``G#`` (1 to 10 digits)."""
-    return _FIAS_RESERVATION_NUMBER.fullmatch(number) is not None
 
 
 def invoice_clear_text(invoices: Sequence[str]) -> str | None:

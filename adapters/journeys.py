@@ -130,8 +130,12 @@ def folio_lines(leg: PlannedLeg) -> tuple[FolioLine, ...]:
 _NOT_REVERSIBLE = frozenset({LegState.REJECTED, LegState.UNKNOWN, LegState.RESOLVED})
 
 _CAPTURED = frozenset(status.casefold() for status in CAPTURED_STATUSES)
-#: A FIAS ``G#``: up to 10 digits.
 _FIAS_NUMBER = re.compile(r"[0-9]{1,10}")
+
+
+def fias_reservation_number(number: str) -> bool:
+    """True if ``number`` can be a FIAS ``G#`` (1 to 10 digits)."""
+    return _FIAS_NUMBER.fullmatch(number) is not None
 
 
 def is_captured(status: str) -> bool:
@@ -404,7 +408,7 @@ class _Journey:
     def check_reservation_number(self) -> None:
         assert self.event.booking is not None
         number = self.event.booking.confirmation_number
-        if self.prop.profile is Profile.FIAS and not _FIAS_NUMBER.fullmatch(number):
+        if self.prop.profile is Profile.FIAS and not fias_reservation_number(number):
             raise _Mapping(
                 f"confirmation number {number!r} cannot be a FIAS reservation number "
                 "(G# is up to 10 digits)"
